@@ -14,3 +14,8 @@ hookimpl = pluggy.HookimplMarker("rlit")
 @hookspec
 def register_rewards(register: Callable[[type], None]) -> None:
     """Register reward sources: call ``register(SourceClass)`` once per ``rlit.RewardSource`` subclass."""
+
+
+@hookspec
+def register_prompt_sets(register: Callable[[str, Callable[[str], list[dict]]], None]) -> None:
+    """Register prompt-set loaders: ``register(scheme, loader)``; a suite's ``prompts = "scheme:spec"`` calls ``loader(spec)`` for rows with a ``prompt`` key."""

@@ -29,6 +29,7 @@ class PluginInfo:
     version: str | None
     hooks: list[str] = field(default_factory=list)
     rewards: list[str] = field(default_factory=list)
+    prompt_sets: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class PluginRegistry:
         self.plugins: dict[str, PluginInfo] = {}
         self.failures: list[LoadFailure] = []
         self.sources: dict[str, RegisteredSource] = {}
+        self.prompt_sets: dict[str, Any] = {}  # scheme -> loader(spec) -> list[dict]
         self._collected: set[str] = set()
 
     # -- loading -----------------------------------------------------------------------------
@@ -103,6 +105,7 @@ class PluginRegistry:
         info = PluginInfo(name, distribution, version, hooks)
         self.plugins[name] = info
         self._collect_rewards(plugin, info)
+        self._collect_prompt_sets(plugin, info)
 
     def remove_plugin(self, name: str) -> None:
         """Unregister a plugin and forget what it registered (for tests of temporary plugins)."""
@@ -143,6 +146,23 @@ class PluginRegistry:
                 )
             self.sources[cls.name] = RegisteredSource(cls, info.name, info.distribution)
             info.rewards.append(cls.name)
+
+    def _collect_prompt_sets(self, plugin: Any, info: PluginInfo) -> None:
+        impl = getattr(plugin, "register_prompt_sets", None)
+        if impl is None:
+            return
+        found: list[tuple[str, Any]] = []
+        try:
+            impl(register=lambda scheme, loader: found.append((scheme, loader)))
+        except Exception as exc:
+            self.remove_plugin(info.name)
+            self._fail(info.name, info.distribution, f"register_prompt_sets raised {type(exc).__name__}: {exc}")
+            return
+        for scheme, loader in found:
+            if scheme in self.prompt_sets:
+                raise PluginError(f"prompt-set scheme {scheme!r} is registered twice (second by plugin {info.name!r})")
+            self.prompt_sets[scheme] = loader
+            info.prompt_sets.append(scheme)
 
     # -- lookup ------------------------------------------------------------------------------
     def source_class(self, name: str) -> type[RewardSource]:

