@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 # Keywords TRL passes to reward functions that are not dataset columns.
-TRL_EXTRA_KEYWORDS = frozenset({"trainer_state", "log_metric", "log_extra", "completion_ids", "prompt_ids"})
+TRL_EXTRA_KEYWORDS = frozenset({"trainer_state", "log_metric", "log_extra", "completion_ids", "prompt_ids", "environments"})
 
 
 @dataclass(frozen=True)
