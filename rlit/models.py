@@ -20,6 +20,14 @@ from rlit.errors import ConfigError
 SMOLLM2 = "builtin:smollm2-135m-instruct"
 TINY_GPT2 = "builtin:tiny-gpt2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# A plain-text instruction format for models whose tokenizer has no chat template (the tiny GPT-2
+# the quick start builds): one format for SFT, PPO rollouts and evaluation alike.
+INSTRUCTION_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'user' %}### Instruction:\n{{ m['content'] }}\n\n### Response:\n"
+    "{% elif m['role'] == 'assistant' %}{{ m['content'] }}{{ eos_token }}{% endif %}"
+    "{% endfor %}"
+)
 SETUP_HINT = "run scripts/setup.sh, or: pip install --no-deps {pkg}"
 
 
@@ -41,8 +49,14 @@ def gpt2_tokenizer() -> Any:
     return tok
 
 
-def build_tiny_gpt2(out_dir: str | Path, kind: str = "causal-lm", seed: int = 0, n_layer: int = 2, n_embd: int = 128) -> Path:
-    """Build and save a tiny random GPT-2 (``causal-lm`` or ``reward`` with one label). Returns the folder."""
+def build_tiny_gpt2(
+    out_dir: str | Path, kind: str = "causal-lm", seed: int = 0, n_layer: int = 2, n_embd: int = 128,
+    n_head: int = 2, n_positions: int = 256, chat_template: bool = False,
+) -> Path:
+    """Build and save a tiny random GPT-2 (``causal-lm`` or ``reward`` with one label). Returns the folder.
+
+    ``chat_template=True`` gives its tokenizer rlit's plain instruction template.
+    """
     import torch
     from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
 
@@ -50,10 +64,12 @@ def build_tiny_gpt2(out_dir: str | Path, kind: str = "causal-lm", seed: int = 0,
     tok = gpt2_tokenizer()
     torch.manual_seed(seed)
     cfg = GPT2Config(
-        n_layer=n_layer, n_embd=n_embd, n_head=2, n_positions=256, vocab_size=len(tok),
+        n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions, vocab_size=len(tok),
         bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
         num_labels=1,
     )
+    if chat_template:
+        tok.chat_template = INSTRUCTION_TEMPLATE
     model = GPT2ForSequenceClassification(cfg) if kind == "reward" else GPT2LMHeadModel(cfg)
     model.save_pretrained(out)
     tok.save_pretrained(out)
