@@ -55,6 +55,14 @@ def load(cls: type[T], path: str | Path, section: str | None = None) -> T:
     return build(cls, data, where)
 
 
+def load_stage(cls: type[T], path: str | Path, section: str) -> T:
+    """A stage config: the ``[section]`` table when the file has one (a pipeline file), else the whole file."""
+    data = read_toml(path)
+    if section in data and isinstance(data[section], dict):
+        return build(cls, data[section], f"{path}: [{section}]")
+    return build(cls, data, str(path))
+
+
 def help_text(cls: type) -> dict[str, str]:
     """Each field's ``metadata['help']``, for docs and ``--help`` output."""
     return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}

@@ -1,3 +1,4 @@
 """Imports every command module so its commands attach to the app."""
 
 from rlit.cli import rewards  # noqa: F401  (plugins, rewards, score)
+from rlit.cli import train_trl  # noqa: F401  (train sft, grpo, rloo)

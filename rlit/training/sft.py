@@ -1,0 +1,121 @@
+"""Instruction tuning (SFT) with TRL's SFTTrainer on prompt/completion JSONL."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlit.errors import ConfigError, DataError
+from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
+
+
+@dataclass
+class SFTStageConfig:
+    """``[sft]`` table of a training config (or a whole ``rlit train sft`` config file)."""
+
+    model: str = field(metadata={"help": "Base model: a local folder, a hub id, or builtin:smollm2-135m-instruct / builtin:tiny-gpt2."})
+    train_file: str = field(metadata={"help": "JSONL with `prompt` and `completion` (strings; other columns are ignored)."})
+    output_dir: str = field(metadata={"help": "Folder the tuned model and tokenizer are saved to."})
+    eval_file: str | None = field(default=None, metadata={"help": "Optional held-out JSONL in the same format; its loss is reported."})
+    max_length: int = field(default=256, metadata={"help": "Longest tokenised prompt+completion; longer rows are truncated."})
+    epochs: float = field(default=3.0, metadata={"help": "Passes over the training data (ignored when max_steps > 0)."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimiser steps (-1: use epochs)."})
+    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate (linear decay)."})
+    batch_size: int = field(default=8, metadata={"help": "Rows per device per step."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Steps accumulated per optimiser update."})
+    warmup_steps: float = field(default=0.03, metadata={"help": "Warm-up: steps, or a share of all steps when below 1."})
+    seed: int = field(default=0, metadata={"help": "Seed for data order and initialisation."})
+    device: str = field(default="auto", metadata={"help": "auto (GPU when present), cpu or cuda."})
+    lora: LoraOptions | None = field(default=None, metadata={"help": "Train LoRA adapters instead of all weights (merged on save)."})
+    conversational: str = field(
+        default="auto",
+        metadata={"help": "auto: use the tokenizer's chat template when it has one; yes/no force it. Without it prompt and completion are concatenated."},
+    )
+
+
+def read_prompt_completion(path: str | Path) -> list[dict[str, str]]:
+    """Rows of a prompt/completion JSONL; malformed lines are DataErrors naming file:line."""
+    rows = []
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found")
+    with p.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{p}:{n}: invalid JSON: {exc.msg}") from None
+            for key in ("prompt", "completion"):
+                if not isinstance(row.get(key), str):
+                    raise DataError(f"{p}:{n}: missing or non-string column {key!r}")
+            rows.append({"prompt": row["prompt"], "completion": row["completion"]})
+    if not rows:
+        raise DataError(f"{p}: no rows")
+    return rows
+
+
+def _as_dataset(rows: list[dict[str, str]], conversational: bool) -> Any:
+    from datasets import Dataset
+
+    if conversational:
+        rows = [
+            {"prompt": [{"role": "user", "content": r["prompt"]}], "completion": [{"role": "assistant", "content": r["completion"]}]}
+            for r in rows
+        ]
+    return Dataset.from_list(rows)
+
+
+def train_sft(cfg: SFTStageConfig) -> dict[str, Any]:
+    """Run SFT and save the model to ``cfg.output_dir``. Returns train/eval losses and timings."""
+    import time
+
+    from trl import SFTConfig, SFTTrainer
+
+    from rlit.models import load_causal_lm
+
+    model, tok = load_causal_lm(cfg.model)
+    model.train()
+    has_template = bool(getattr(tok, "chat_template", None))
+    if cfg.conversational not in ("auto", "yes", "no"):
+        raise ConfigError(f"sft.conversational: expected auto, yes or no, got {cfg.conversational!r}")
+    conversational = has_template if cfg.conversational == "auto" else cfg.conversational == "yes"
+    if conversational and not has_template:
+        raise ConfigError(f"sft.conversational = 'yes' but the tokenizer of {cfg.model!r} has no chat template")
+    train = _as_dataset(read_prompt_completion(cfg.train_file), conversational)
+    evals = _as_dataset(read_prompt_completion(cfg.eval_file), conversational) if cfg.eval_file else None
+    model = apply_lora(model, cfg.lora)
+    args = SFTConfig(
+        output_dir=str(Path(cfg.output_dir) / "trainer"),
+        max_length=cfg.max_length,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        warmup_steps=cfg.warmup_steps,
+        seed=cfg.seed,
+        logging_steps=10,
+        save_strategy="no",
+        report_to=[],
+        **trl_device_kwargs(cfg.device),
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evals, processing_class=tok)
+    start = time.perf_counter()
+    result = trainer.train()
+    out: dict[str, Any] = {"train_loss": result.training_loss, "steps": result.global_step, "seconds": time.perf_counter() - start}
+    if evals is not None:
+        out["eval_loss"] = trainer.evaluate()["eval_loss"]
+    save_model(trainer.model, tok, cfg.output_dir)
+    return out
+
+
+def save_model(model: Any, tok: Any, folder: str | Path) -> None:
+    """Save a (possibly LoRA-wrapped) causal LM so ``from_pretrained(folder)`` reloads it."""
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)

@@ -1,0 +1,143 @@
+"""GRPO and RLOO through TRL's trainers, with rlit's composite reward as the reward function.
+
+The composite (normalisation, vetoes, clipping) is handed to TRL as one reward function; each
+source's mean and share reach TRL's logs through the ``log_metric`` keyword TRL passes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlit.errors import ConfigError, DataError
+from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
+
+
+@dataclass
+class TRLRLConfig:
+    """``rlit train grpo`` / ``rlit train rloo`` config (one file, or a ``[grpo]``/``[rloo]`` table)."""
+
+    model: str = field(metadata={"help": "Policy: a local folder, a hub id, or a builtin: name."})
+    prompts_file: str = field(metadata={"help": "JSONL with `prompt` plus any columns the reward sources read."})
+    output_dir: str = field(metadata={"help": "Folder for the trained policy."})
+    reward_config: str | None = field(default=None, metadata={"help": "Path of a reward TOML (docs/reward-config.md)."})
+    reward: dict[str, Any] | None = field(default=None, metadata={"help": "Inline reward config table instead of reward_config."})
+    num_generations: int = field(default=4, metadata={"help": "Completions sampled per prompt (the group)."})
+    max_completion_length: int = field(default=64, metadata={"help": "New tokens per completion."})
+    max_steps: int = field(default=50, metadata={"help": "Optimiser steps."})
+    learning_rate: float = field(default=1e-5, metadata={"help": "Learning rate (TRL's GRPO default is 1e-6)."})
+    batch_size: int = field(default=4, metadata={"help": "Completions per device per step; a multiple of num_generations."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    beta: float = field(default=0.0, metadata={"help": "KL coefficient to the reference model (0 disables the reference)."})
+    seed: int = field(default=0, metadata={"help": "Seed."})
+    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
+    lora: LoraOptions | None = field(default=None, metadata={"help": "Train LoRA adapters (merged on save)."})
+    logging_steps: int = field(default=5, metadata={"help": "Log every N steps."})
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "Further GRPOConfig/RLOOConfig keywords, passed as they are."})
+
+
+class CompositeRewardFunction:
+    """Adapts a CompositeReward to TRL: decodes JSON-encoded columns and logs each source's stats."""
+
+    def __init__(self, composite: Any, json_columns: set[str]):
+        self.composite = composite
+        self.json_columns = json_columns
+        self.__name__ = "rlit"
+
+    def __call__(self, prompts: list[Any], completions: list[Any], log_metric: Any = None, **kwargs: Any) -> list[float | None]:
+        from rlit.rewards.source import TRL_EXTRA_KEYWORDS, as_text
+
+        columns = {k: v for k, v in kwargs.items() if k not in TRL_EXTRA_KEYWORDS}
+        for name in self.json_columns & columns.keys():
+            columns[name] = [json.loads(v) for v in columns[name]]
+        result = self.composite.score_batch([as_text(p) for p in prompts], [as_text(c) for c in completions], **columns)
+        if log_metric is not None:
+            for source, stats in result.stats.items():
+                for key in ("mean", "share"):
+                    value = stats.get(key)
+                    if isinstance(value, (int, float)) and math.isfinite(value):
+                        log_metric(f"rlit/{source}/{key}", float(value))
+        return [None if (t is None or math.isnan(t)) else float(t) for t in result.total]
+
+
+def read_prompt_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a prompts JSONL (must have a string `prompt`); errors name file:line."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found")
+    rows = []
+    with p.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{p}:{n}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
+                raise DataError(f"{p}:{n}: missing or non-string column 'prompt'")
+            rows.append(row)
+    if not rows:
+        raise DataError(f"{p}: no rows")
+    return rows
+
+
+def _dataset(rows: list[dict[str, Any]], conversational: bool) -> tuple[Any, set[str]]:
+    """A datasets.Dataset; nested columns travel as JSON strings (Arrow would merge dict keys)."""
+    from datasets import Dataset
+
+    json_columns = {k for r in rows for k, v in r.items() if k != "prompt" and isinstance(v, (list, dict))}
+    out = []
+    for r in rows:
+        row = {k: (json.dumps(v) if k in json_columns else v) for k, v in r.items()}
+        if conversational:
+            row["prompt"] = [{"role": "user", "content": r["prompt"]}]
+        out.append(row)
+    return Dataset.from_list(out), json_columns
+
+
+def train_trl_rl(cfg: TRLRLConfig, algorithm: str) -> dict[str, Any]:
+    """Train with TRL's GRPOTrainer (``algorithm="grpo"``) or RLOOTrainer (``"rloo"``)."""
+    import trl
+
+    from rlit.models import load_causal_lm
+    from rlit.rewards.composite import CompositeReward
+    from rlit.training.sft import save_model
+
+    if (cfg.reward_config is None) == (cfg.reward is None):
+        raise ConfigError(f"{algorithm}: set exactly one of reward_config (a path) or [reward] (a table)")
+    composite = CompositeReward.from_config(cfg.reward_config or cfg.reward)
+    model, tok = load_causal_lm(cfg.model)
+    model.train()
+    dataset, json_columns = _dataset(read_prompt_rows(cfg.prompts_file), bool(getattr(tok, "chat_template", None)))
+    config_cls, trainer_cls = {"grpo": (trl.GRPOConfig, trl.GRPOTrainer), "rloo": (trl.RLOOConfig, trl.RLOOTrainer)}[algorithm]
+    try:
+        args = config_cls(
+            output_dir=str(Path(cfg.output_dir) / "trainer"),
+            num_generations=cfg.num_generations,
+            max_completion_length=cfg.max_completion_length,
+            max_steps=cfg.max_steps,
+            learning_rate=cfg.learning_rate,
+            per_device_train_batch_size=cfg.batch_size,
+            temperature=cfg.temperature,
+            beta=cfg.beta,
+            seed=cfg.seed,
+            logging_steps=cfg.logging_steps,
+            save_strategy="no",
+            report_to=[],
+            **trl_device_kwargs(cfg.device),
+            **cfg.extra,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{algorithm}: {exc}") from None
+    trainer = trainer_cls(
+        model=apply_lora(model, cfg.lora), args=args, train_dataset=dataset, processing_class=tok,
+        reward_funcs=[CompositeRewardFunction(composite, json_columns)],
+    )
+    result = trainer.train()
+    save_model(trainer.model, tok, cfg.output_dir)
+    history = [h for h in trainer.state.log_history if "reward" in h]
+    return {"steps": result.global_step, "train_loss": result.training_loss, "log": history}
