@@ -1,0 +1,139 @@
+"""The ``ifeval`` reward source: IFEval's 25 verifiable instructions, strict or loose."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import rlit
+from rlit.errors import ConfigError, DataError
+from rlit.rewards.source import as_text
+
+from rlit_rules.punkt import ensure_punkt_tab
+
+MODES = ("strict", "loose")
+REWARDS = ("all", "fraction")
+
+
+class IFEvalSource(rlit.RewardSource):
+    """Checks a completion against the row's IFEval instructions (``instruction_id_list`` and
+    ``kwargs`` columns). Score: 1/0 for all followed, or the fraction followed; None for rows
+    without instructions. Large batches are scored by a pool of worker processes."""
+
+    name = "ifeval"
+    description = "IFEval verifiable instructions (lm-eval's checkers): all followed (0/1) or fraction followed"
+    higher_is_better = True
+
+    def __init__(self, mode: str = "strict", reward: str = "all", workers: int | None = None, parallel_min_rows: int = 256):
+        """mode: strict | loose (IFEval's loose also tries the response without its first/last
+        line and without '*'). reward: all (1 if every instruction is followed, else 0) |
+        fraction (share of instructions followed). workers: processes for large batches
+        (default min(2, CPU count); 1 = in-process). parallel_min_rows: smaller batches are
+        scored in-process, since a pool round trip costs more than they do."""
+        if mode not in MODES:
+            raise ConfigError(f"ifeval: option 'mode' must be one of {', '.join(MODES)}, got {mode!r}")
+        if reward not in REWARDS:
+            raise ConfigError(f"ifeval: option 'reward' must be one of {', '.join(REWARDS)}, got {reward!r}")
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"ifeval: option 'workers' must be a positive integer, got {workers!r}")
+        if not isinstance(parallel_min_rows, int) or parallel_min_rows < 1:
+            raise ConfigError(f"ifeval: option 'parallel_min_rows' must be a positive integer, got {parallel_min_rows!r}")
+        ensure_punkt_tab()  # before lm-eval's IFEval import, which would try a download
+        from rlit_rules import ifeval_checkers
+
+        self._checkers = ifeval_checkers
+        self.mode = mode
+        self.reward = reward
+        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.parallel_min_rows = parallel_min_rows
+        self._pool: ProcessPoolExecutor | None = None
+
+    # -- scoring -----------------------------------------------------------------------------
+    def score(self, prompts: list[str], completions: list[str], **columns: Any) -> list[float | None]:
+        out: list[float | None] = []
+        for _, verdicts in self.evaluate(completions, **columns):
+            if not verdicts:
+                out.append(None)
+            elif self.reward == "all":
+                out.append(1.0 if all(verdicts) else 0.0)
+            else:
+                out.append(sum(verdicts) / len(verdicts))
+        return out
+
+    def details(self, prompts: list[str], completions: list[str], **columns: Any) -> list[dict[str, Any]]:
+        """Per row: ``{"instruction_id_list": [...], "followed": [bool, ...]}`` (empty lists for
+        rows without instructions), for instruction-level accuracy and per-type breakdowns."""
+        return [{"instruction_id_list": ids, "followed": v} for ids, v in self.evaluate(completions, **columns)]
+
+    def evaluate(self, completions: list[str], **columns: Any) -> list[tuple[list[str], list[bool]]]:
+        """Per row: its instruction ids and whether each is followed (both empty: no instructions)."""
+        payload = self._payload(completions, columns)
+        todo = [p for p in payload if p[0]]
+        verdicts = iter(self._follow(todo))
+        return [(list(ids), next(verdicts) if ids else []) for ids, _, _ in payload]
+
+    def _payload(self, completions: list[str], columns: dict[str, Any]) -> list[tuple]:
+        ids_column = self._ids_column(completions, columns)
+        kwargs_column = columns.get("kwargs")
+        if kwargs_column is not None and len(kwargs_column) != len(completions):
+            raise DataError(f"ifeval: column 'kwargs' has {len(kwargs_column)} rows, completions {len(completions)}")
+        payload = []
+        for row, (ids, completion) in enumerate(zip(ids_column, completions)):
+            kwargs = kwargs_column[row] if kwargs_column is not None else None
+            ids, kwargs = self._checkers.parse_row(row, ids, kwargs)
+            kwargs_json = tuple(json.dumps(k, sort_keys=True) for k in kwargs)
+            payload.append((tuple(ids), kwargs_json, as_text(completion)))
+        return payload
+
+    @staticmethod
+    def _ids_column(completions: list[str], columns: dict[str, Any]) -> list[Any]:
+        if "instruction_id_list" not in columns:
+            raise DataError(
+                "ifeval: needs an 'instruction_id_list' column (and 'kwargs'), in IFEval's format; "
+                f"got columns: {', '.join(sorted(columns)) or 'none'}"
+            )
+        ids_column = columns["instruction_id_list"]
+        if len(ids_column) != len(completions):
+            raise DataError(f"ifeval: column 'instruction_id_list' has {len(ids_column)} rows, completions {len(completions)}")
+        return ids_column
+
+    def _follow(self, rows: list[tuple]) -> list[list[bool]]:
+        loose = self.mode == "loose"
+        if self.workers == 1 or len(rows) < self.parallel_min_rows:
+            return self._checkers.follow_rows(rows, loose)
+        # Several chunks per worker so that a slow chunk (long texts) does not idle the others.
+        size = max(8, -(-len(rows) // (self.workers * 8)))
+        chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
+        results = self._executor().map(self._checkers.follow_rows, chunks, [loose] * len(chunks))
+        return [verdicts for chunk in results for verdicts in chunk]
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # fork on Linux: workers inherit the imported checkers instead of re-importing
+            # lm-eval (~3 s each); elsewhere fork is unsafe or missing, so spawn.
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context(method), initializer=_init_worker
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes (they are also stopped at interpreter exit)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+
+def _init_worker() -> None:
+    """Set up a worker process (a no-op when forked; needed under spawn)."""
+    ensure_punkt_tab()
+    from rlit_rules import ifeval_checkers  # noqa: F401  (seeds langdetect)
