@@ -1,5 +1,8 @@
-"""Every hook a plugin can implement. Hooks take a ``register`` callback (llm-style), so one
-plugin can register zero, one or many things and the core decides how to store them."""
+"""Every hook a plugin can implement (documented in docs/hooks.md; a test keeps the two in step).
+
+Hooks take a ``register`` callback (llm-style), so one plugin can register zero, one or many
+things and the core decides how to store them (and detects duplicates, naming both plugins).
+"""
 
 from __future__ import annotations
 

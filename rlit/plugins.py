@@ -1,8 +1,11 @@
 """Plugin discovery: pluggy over the ``rlit`` entry-point group, each entry point loaded alone.
 
-A plugin that fails to import or register is recorded and the others still load, unless strict
-mode is on (``--strict-plugins`` or ``RLIT_STRICT_PLUGINS=1``). ``RLIT_PLUGINS_ALLOW`` /
-``RLIT_PLUGINS_BLOCK`` (comma-separated entry-point names) choose which plugins load at all.
+A plugin that fails to import or register is recorded (plugin, distribution, error) and the
+others still load, unless strict mode is on (``--strict-plugins`` or ``RLIT_STRICT_PLUGINS=1``),
+which makes the first failure a ``PluginError``. ``RLIT_PLUGINS_ALLOW`` / ``RLIT_PLUGINS_BLOCK``
+(comma-separated entry-point names, or the ``--allow-plugins`` / ``--block-plugins`` flags) choose
+which plugins load at all. Two reward sources with the same name make that name unusable: using
+it is an error naming both distributions (and strict mode fails at load time).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
 
@@ -24,9 +27,12 @@ GROUP = "rlit"
 
 @dataclass
 class PluginInfo:
+    """One loaded plugin, as ``rlit plugins`` shows it."""
+
     name: str
     distribution: str | None
     version: str | None
+    location: str | None = None  # the file the plugin module was imported from
     hooks: list[str] = field(default_factory=list)
     rewards: list[str] = field(default_factory=list)
     prompt_sets: list[str] = field(default_factory=list)
@@ -34,6 +40,8 @@ class PluginInfo:
 
 @dataclass
 class LoadFailure:
+    """A plugin that could not be imported or registered, or a conflict it caused."""
+
     plugin: str
     distribution: str | None
     error: str
@@ -45,21 +53,27 @@ class RegisteredSource:
     plugin: str
     distribution: str | None
 
+    def owner(self) -> str:
+        return f"plugin {self.plugin!r} ({self.distribution or 'no distribution'})"
+
+
+def _names(raw: str | None) -> frozenset[str] | None:
+    return None if raw is None else frozenset(n.strip() for n in raw.split(",") if n.strip())
+
 
 @dataclass
 class PluginSettings:
-    allow: frozenset[str] | None = None
+    """Which plugins load, and whether a load failure is fatal."""
+
+    allow: frozenset[str] | None = None  # None: every installed plugin
     block: frozenset[str] = frozenset()
     strict: bool = False
 
     @classmethod
     def from_env(cls) -> "PluginSettings":
-        def names(var: str) -> frozenset[str] | None:
-            raw = os.environ.get(var)
-            return None if raw is None else frozenset(n.strip() for n in raw.split(",") if n.strip())
-
-        strict = os.environ.get("RLIT_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
-        return cls(allow=names("RLIT_PLUGINS_ALLOW"), block=names("RLIT_PLUGINS_BLOCK") or frozenset(), strict=strict)
+        strict = os.environ.get("RLIT_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes", "on")
+        block = _names(os.environ.get("RLIT_PLUGINS_BLOCK")) or frozenset()
+        return cls(allow=_names(os.environ.get("RLIT_PLUGINS_ALLOW")), block=block, strict=strict)
 
 
 class PluginRegistry:
@@ -72,18 +86,26 @@ class PluginRegistry:
         self.plugins: dict[str, PluginInfo] = {}
         self.failures: list[LoadFailure] = []
         self.sources: dict[str, RegisteredSource] = {}
-        self.prompt_sets: dict[str, Any] = {}  # scheme -> loader(spec) -> list[dict]
-        self._collected: set[str] = set()
+        self.conflicts: dict[str, list[RegisteredSource]] = {}  # source name -> other registrations
+        self.prompt_sets: dict[str, Callable[[str], list[dict]]] = {}  # scheme -> loader(spec)
+        self.prompt_set_plugins: dict[str, str] = {}  # scheme -> plugin name
 
     # -- loading -----------------------------------------------------------------------------
     def load_entry_points(self) -> None:
-        for ep in metadata.entry_points(group=GROUP):
+        """Load every entry point of the ``rlit`` group that the allow/block lists let through."""
+        eps = list(metadata.entry_points(group=GROUP))
+        self._check_listed_names({ep.name for ep in eps})
+        for ep in eps:
             if self.settings.allow is not None and ep.name not in self.settings.allow:
                 continue
-            if ep.name in self.settings.block or self.pm.has_plugin(ep.name):
+            if ep.name in self.settings.block:
                 continue
             dist = ep.dist.name if ep.dist else None
             version = ep.dist.version if ep.dist else None
+            if ep.name in self.plugins:
+                other = self.plugins[ep.name].distribution
+                self._fail(ep.name, dist, f"entry point name {ep.name!r} is already used by distribution {other!r}; not loaded")
+                continue
             try:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not stop the others
@@ -91,96 +113,126 @@ class PluginRegistry:
                 continue
             self.add_plugin(module, ep.name, dist, version)
 
+    def _check_listed_names(self, installed: set[str]) -> None:
+        for kind, names in (("allow", self.settings.allow or ()), ("block", self.settings.block)):
+            for name in sorted(set(names) - installed):
+                self._fail(name, None, f"the {kind}-list names it, but " + unknown_name_message("plugin", name, installed))
+
     def add_plugin(self, plugin: Any, name: str, distribution: str | None = None, version: str | None = None) -> None:
         """Register a plugin object (module or instance) and collect what it registers."""
         try:
             self.pm.register(plugin, name=name)
-            self.pm.check_pending()
+            self.pm.check_pending()  # hook implementations whose hook does not exist
         except Exception as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
-            self._fail(name, distribution, f"registration failed: {exc}")
+            self._fail(name, distribution, f"registration failed: {type(exc).__name__}: {exc}")
             return
         hooks = sorted(c.name for c in self.pm.get_hookcallers(plugin) or [])
-        info = PluginInfo(name, distribution, version, hooks)
+        location = getattr(plugin, "__file__", None) or getattr(type(plugin), "__module__", None)
+        info = PluginInfo(name, distribution, version, location, hooks)
         self.plugins[name] = info
-        self._collect_rewards(plugin, info)
-        self._collect_prompt_sets(plugin, info)
+        try:
+            rewards = self._call_hook(plugin, "register_rewards", lambda cls: cls)
+            prompt_sets = self._call_hook(plugin, "register_prompt_sets", lambda scheme, loader: (scheme, loader))
+        except Exception as exc:
+            self.remove_plugin(name)
+            self._fail(name, distribution, f"{exc.args[0]}")
+            return
+        for cls in rewards:
+            self._add_source(cls, info)
+        for scheme, loader in prompt_sets:
+            self._add_prompt_set(scheme, loader, info)
+
+    def _call_hook(self, plugin: Any, hook: str, pack: Callable[..., Any]) -> list[Any]:
+        """Call one plugin's implementation of a register-style hook alone; return what it registered."""
+        found: list[Any] = []
+        register = lambda *args: found.append(pack(*args))  # noqa: E731
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            try:
+                impl.function(*[{"register": register}[a] for a in impl.argnames])
+            except Exception as exc:
+                raise RuntimeError(f"{hook} raised {type(exc).__name__}: {exc}") from exc
+        return found
+
+    def _add_source(self, cls: Any, info: PluginInfo) -> None:
+        problem = _check_source_class(cls)
+        if problem:
+            self._fail(info.name, info.distribution, problem)
+            return
+        new = RegisteredSource(cls, info.name, info.distribution)
+        info.rewards.append(cls.name)
+        if cls.name not in self.sources:
+            self.sources[cls.name] = new
+            return
+        self.conflicts.setdefault(cls.name, []).append(new)
+        self._fail(info.name, info.distribution, self._duplicate_message(cls.name))
+
+    def _duplicate_message(self, name: str) -> str:
+        owners = [self.sources[name], *self.conflicts.get(name, [])]
+        return f"reward source name {name!r} is registered twice: by " + " and by ".join(o.owner() for o in owners)
+
+    def _add_prompt_set(self, scheme: str, loader: Any, info: PluginInfo) -> None:
+        if scheme in self.prompt_sets:
+            other = self.prompt_set_plugins[scheme]
+            self._fail(info.name, info.distribution, f"prompt-set scheme {scheme!r} is already registered by plugin {other!r}; ignored")
+            return
+        self.prompt_sets[scheme] = loader
+        self.prompt_set_plugins[scheme] = info.name
+        info.prompt_sets.append(scheme)
 
     def remove_plugin(self, name: str) -> None:
-        """Unregister a plugin and forget what it registered (for tests of temporary plugins)."""
+        """Unregister a plugin and forget everything it registered (for tests of temporary plugins)."""
         plugin = self.pm.get_plugin(name)
         if plugin is not None:
             self.pm.unregister(plugin)
         self.plugins.pop(name, None)
+        for source_name in list(self.conflicts):
+            others = [o for o in self.conflicts[source_name] if o.plugin != name]
+            if self.sources[source_name].plugin == name and others:
+                self.sources[source_name] = others.pop(0)
+            self.conflicts[source_name] = others
+            if not others:
+                del self.conflicts[source_name]
         self.sources = {k: v for k, v in self.sources.items() if v.plugin != name}
+        for scheme in [s for s, p in self.prompt_set_plugins.items() if p == name]:
+            del self.prompt_sets[scheme], self.prompt_set_plugins[scheme]
 
     def _fail(self, plugin: str, distribution: str | None, error: str) -> None:
-        failure = LoadFailure(plugin, distribution, error)
         if self.settings.strict:
             raise PluginError(f"plugin {plugin!r} ({distribution or 'no distribution'}): {error}")
-        self.failures.append(failure)
-
-    def _collect_rewards(self, plugin: Any, info: PluginInfo) -> None:
-        impl = getattr(plugin, "register_rewards", None)
-        if impl is None:
-            return
-        found: list[type] = []
-        try:
-            impl(register=found.append)
-        except Exception as exc:
-            self.remove_plugin(info.name)
-            self._fail(info.name, info.distribution, f"register_rewards raised {type(exc).__name__}: {exc}")
-            return
-        for cls in found:
-            problem = _check_source_class(cls)
-            if problem:
-                self._fail(info.name, info.distribution, problem)
-                continue
-            if cls.name in self.sources:
-                other = self.sources[cls.name]
-                raise PluginError(
-                    f"reward source name {cls.name!r} is registered twice: by plugin {other.plugin!r} "
-                    f"({other.distribution or 'no distribution'}) and by plugin {info.name!r} "
-                    f"({info.distribution or 'no distribution'})"
-                )
-            self.sources[cls.name] = RegisteredSource(cls, info.name, info.distribution)
-            info.rewards.append(cls.name)
-
-    def _collect_prompt_sets(self, plugin: Any, info: PluginInfo) -> None:
-        impl = getattr(plugin, "register_prompt_sets", None)
-        if impl is None:
-            return
-        found: list[tuple[str, Any]] = []
-        try:
-            impl(register=lambda scheme, loader: found.append((scheme, loader)))
-        except Exception as exc:
-            self.remove_plugin(info.name)
-            self._fail(info.name, info.distribution, f"register_prompt_sets raised {type(exc).__name__}: {exc}")
-            return
-        for scheme, loader in found:
-            if scheme in self.prompt_sets:
-                raise PluginError(f"prompt-set scheme {scheme!r} is registered twice (second by plugin {info.name!r})")
-            self.prompt_sets[scheme] = loader
-            info.prompt_sets.append(scheme)
+        self.failures.append(LoadFailure(plugin, distribution, error))
 
     # -- lookup ------------------------------------------------------------------------------
     def source_class(self, name: str) -> type[RewardSource]:
+        """The class registered under ``name``; a ``PluginError`` (with close matches) if none, or if two plugins claim it."""
+        if name in self.conflicts:
+            raise PluginError(self._duplicate_message(name) + "; uninstall or block one of them (--block-plugins)")
         try:
             return self.sources[name].cls
         except KeyError:
             raise PluginError(unknown_name_message("reward source", name, self.sources)) from None
 
+    def prompt_set_loader(self, scheme: str) -> Callable[[str], list[dict]]:
+        """The loader registered for a prompt-set scheme; a ``PluginError`` with close matches if none."""
+        try:
+            return self.prompt_sets[scheme]
+        except KeyError:
+            raise PluginError(unknown_name_message("prompt-set scheme", scheme, self.prompt_sets)) from None
+
 
 def _check_source_class(cls: Any) -> str | None:
     if not (isinstance(cls, type) and issubclass(cls, RewardSource)):
         return f"registered {cls!r}, which is not a subclass of rlit.RewardSource"
-    if not cls.name:
+    if not cls.name or not isinstance(cls.name, str):
         return f"reward source class {cls.__name__} has no name"
     return None
 
 
 def unknown_name_message(kind: str, name: str, known: Any) -> str:
+    """``unknown <kind> 'x'; did you mean 'y'? (available: ...)`` for registry look-ups."""
     close = difflib.get_close_matches(name, list(known), n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     listed = ", ".join(sorted(known)) or "none installed"
@@ -191,9 +243,13 @@ _registry: PluginRegistry | None = None
 
 
 def get_registry(settings: PluginSettings | None = None, reload: bool = False) -> PluginRegistry:
-    """The process-wide registry, loading entry points on first use."""
+    """The process-wide registry, loading entry points on first use.
+
+    Passing ``settings`` equal to the current ones reuses the registry (so plugins registered by
+    a test stay visible to the CLI); different settings, or ``reload=True``, build a new one.
+    """
     global _registry
-    if _registry is None or reload or settings is not None:
+    if _registry is None or reload or (settings is not None and settings != _registry.settings):
         _registry = PluginRegistry(settings)
         _registry.load_entry_points()
     return _registry

@@ -58,6 +58,8 @@ class RewardSource:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = True
+    # Dataset columns every row must have for this source (checked by `rlit score`); optional.
+    columns: ClassVar[tuple[str, ...]] = ()
 
     def score(self, prompts: list[str], completions: list[str], **columns: list[Any]) -> list[float | None]:
         """One value per completion; ``None`` means "not applicable to this row"."""
@@ -85,7 +87,7 @@ class RewardSource:
             if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 continue
             ann = p.annotation
-            type_name = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+            type_name = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann).replace("typing.", ""))
             if ann is inspect.Parameter.empty:
                 type_name = type(p.default).__name__ if p.default is not inspect.Parameter.empty else "any"
             required = p.default is inspect.Parameter.empty

@@ -1,0 +1,254 @@
+"""The composite reward: several reward sources combined into one signal, every term explained.
+
+Per batch (DESIGN.md, "Combining rewards"): an N x K matrix of raw source scores (None = NaN) ->
+per-source normalisation -> weights -> NaN-aware sum (a row no source scored stays NaN) ->
+vetoes (a raw score past a threshold replaces the total with a penalty) -> optional clip.
+
+Each source runs in isolation (see ``rlit.rewards.guard``): an exception, a wrong-length result,
+NaN/inf or a time-out is a ``SourceError`` naming the source (``on_error = "fail"``), or "no
+score" for that batch with a logged warning and an entry in ``stats[name]["errors"]`` (``"skip"``).
+
+Signs: a source with ``higher_is_better = False`` is NOT flipped for you; give it a negative
+weight (e.g. toxicity with ``weight = -1``). What you write in the config is what is summed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlit.errors import DataError, RlitError
+from rlit.rewards.cache import ScoreCache, row_key
+from rlit.rewards.config import RewardConfig, SourceConfig, load_reward_config
+from rlit.rewards.guard import build_source, call_source
+from rlit.rewards.normalize import Normalizer, make_normalizer
+from rlit.rewards.source import TRL_EXTRA_KEYWORDS, RewardSource, as_text
+
+log = logging.getLogger("rlit.rewards")
+
+
+@dataclass
+class SourceEntry:
+    """One configured source: ``name`` is its key in scores and stats (the config's label or name)."""
+
+    name: str
+    source: RewardSource
+    weight: float
+    config: SourceConfig
+    normalizer: Normalizer
+    cache_tag: str  # source name + class + plugin version: part of every cache key
+
+
+@dataclass
+class RewardResult:
+    """One batch's reward: the total per row, each source's raw and normalised scores, and stats."""
+
+    total: list[float]  # NaN where no source scored the row
+    per_source: dict[str, list[float]]  # raw scores, NaN for None / failed
+    normalized: dict[str, list[float]]  # after normalisation, before weights
+    stats: dict[str, dict[str, Any]]  # per source: mean, std, weight, contribution, share, n_scored, n_vetoed, errors
+    vetoed_by: list[str | None] = field(default_factory=list)  # the source whose veto fired, per row
+
+    def summary(self) -> dict[str, Any]:
+        """Mean/std of the total, and how many rows were unscored or vetoed."""
+        t = np.asarray(self.total, dtype=float)
+        ok = t[~np.isnan(t)]
+        return {
+            "n": int(t.size),
+            "mean": float(ok.mean()) if ok.size else None,
+            "std": float(ok.std()) if ok.size else None,
+            "n_unscored": int(np.isnan(t).sum()),
+            "n_vetoed": sum(v is not None for v in self.vetoed_by),
+        }
+
+
+class CompositeReward:
+    """Weighted, normalised, vetoed sum of reward sources; also a TRL reward function."""
+
+    def __init__(self, entries: list[SourceEntry], config: RewardConfig, cache: ScoreCache | None = None):
+        self.entries = entries
+        self.config = config
+        self.cache = cache
+        self.last_result: RewardResult | None = None
+
+    @classmethod
+    def from_config(cls, config: str | Path | dict | RewardConfig, registry: Any = None) -> "CompositeReward":
+        """Build from a TOML path, dict or ``RewardConfig``; sources come from the plugin registry."""
+        from rlit.plugins import get_registry
+
+        cfg = load_reward_config(config)
+        registry = registry or get_registry()
+        entries = []
+        for i, sc in enumerate(cfg.sources):
+            source, tag = build_source(registry, sc, f"{cfg.origin}: sources[{i}]")
+            norm = make_normalizer(sc.normalize or cfg.normalize)
+            entries.append(SourceEntry(sc.key, source, sc.weight, sc, norm, tag))
+        cache = ScoreCache(cfg.cache_size, cfg.cache_dir) if (cfg.cache_size > 0 or cfg.cache_dir) else None
+        return cls(entries, cfg, cache)
+
+    @property
+    def __name__(self) -> str:  # TRL names reward functions by __name__
+        return "rlit-composite"
+
+    @property
+    def required_columns(self) -> dict[str, str]:
+        """Dataset columns the sources declare they need: column -> first source needing it."""
+        out: dict[str, str] = {}
+        for e in self.entries:
+            for col in type(e.source).columns:
+                out.setdefault(col, e.name)
+        return out
+
+    # -- scoring -----------------------------------------------------------------------------
+    def score_batch(self, prompts: list[str], completions: list[str], **columns: list[Any]) -> RewardResult:
+        """Score one batch: total per row, per-source raw and normalised scores, and statistics."""
+        n = _check_batch(prompts, completions, columns, self.required_columns)
+        raw: dict[str, np.ndarray] = {}
+        norm: dict[str, np.ndarray] = {}
+        errors: dict[str, list[str]] = {}
+        for e in self.entries:
+            raw[e.name], errors[e.name] = self._raw_scores(e, list(prompts), list(completions), columns, n)
+            norm[e.name] = e.normalizer(raw[e.name])
+        contrib = {e.name: e.weight * norm[e.name] for e in self.entries}
+        total, vetoed_by = self._combine(raw, contrib, n)
+        stats = {e.name: _source_stats(e, raw[e.name], contrib, vetoed_by, errors[e.name]) for e in self.entries}
+        result = RewardResult(
+            total=total.tolist(),
+            per_source={k: v.tolist() for k, v in raw.items()},
+            normalized={k: v.tolist() for k, v in norm.items()},
+            stats=stats,
+            vetoed_by=vetoed_by,
+        )
+        self.last_result = result
+        return result
+
+    def _raw_scores(self, e: SourceEntry, prompts: list[str], completions: list[str], columns: dict, n: int) -> tuple[np.ndarray, list[str]]:
+        out = np.full(n, np.nan)
+        todo = list(range(n))
+        keys: list[str] = []
+        if self.cache is not None and e.config.cache:
+            keys = [
+                row_key(e.cache_tag, e.config.options, prompts[i], completions[i], {k: v[i] for k, v in columns.items()})
+                for i in range(n)
+            ]
+            found = self.cache.get_many(keys)
+            todo = [i for i in range(n) if keys[i] not in found]
+            for i in range(n):
+                value = found.get(keys[i], math.nan)
+                out[i] = math.nan if value is None else value
+        if not todo:
+            return out, []
+        pick = lambda xs: [xs[i] for i in todo]  # noqa: E731
+        try:
+            values = call_source(e.name, e.source, pick(prompts), pick(completions), {k: pick(v) for k, v in columns.items()}, e.config.timeout)
+        except RlitError as exc:
+            if e.config.on_error == "fail":
+                raise
+            log.warning("%s; scoring %d row(s) of this batch as 'no score' (on_error = \"skip\")", exc, len(todo))
+            return out, [str(exc)]
+        for j, i in enumerate(todo):
+            out[i] = math.nan if values[j] is None else values[j]
+        if keys:
+            self.cache.put_many({keys[i]: values[j] for j, i in enumerate(todo)})  # type: ignore[union-attr]
+        return out, []
+
+    def _combine(self, raw: dict[str, np.ndarray], contrib: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, list[str | None]]:
+        matrix = np.stack([contrib[e.name] for e in self.entries]) if self.entries else np.full((1, n), np.nan)
+        scored = ~np.isnan(matrix)
+        total = np.where(scored.any(axis=0), np.where(scored, matrix, 0.0).sum(axis=0), np.nan)
+        vetoed_by: list[str | None] = [None] * n
+        penalty = np.full(n, np.inf)
+        for e in self.entries:
+            veto = e.config.veto
+            if veto is None:
+                continue
+            values = raw[e.name]
+            with np.errstate(invalid="ignore"):
+                fired = values > veto.above if veto.above is not None else values < veto.below
+            for i in np.flatnonzero(fired):
+                if veto.penalty < penalty[i]:  # several vetoes: the harshest penalty wins
+                    penalty[i], vetoed_by[i] = veto.penalty, e.name
+        total = np.where(np.isfinite(penalty), penalty, total)
+        if self.config.clip is not None:
+            total = np.clip(total, -self.config.clip, self.config.clip)
+        return total, vetoed_by
+
+    # -- TRL adapter and details -------------------------------------------------------------
+    def __call__(self, prompts: list[Any] | None = None, completions: list[Any] | None = None, **kwargs: Any) -> list[float | None]:
+        """TRL reward function: conversational items become text, only dataset columns pass on,
+        and each source's mean and share go to TRL's ``log_metric`` when it offers one."""
+        completions = [as_text(c) for c in (completions or [])]
+        prompts = [as_text(p) for p in prompts] if prompts is not None else [""] * len(completions)
+        columns = {k: v for k, v in kwargs.items() if k not in TRL_EXTRA_KEYWORDS}
+        res = self.score_batch(prompts, completions, **columns)
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric):
+            for name, st in res.stats.items():
+                for key in ("mean", "share"):
+                    if st[key] is not None:
+                        log_metric(f"rlit/{name}/{key}", st[key])
+        return [None if math.isnan(t) else t for t in res.total]
+
+    def source_details(self, prompts: list[str], completions: list[str], **columns: list[Any]) -> dict[str, list[dict]]:
+        """Each source's per-row ``details()`` (for reports), keyed like ``per_source``."""
+        _check_batch(prompts, completions, columns, {})
+        out = {}
+        for e in self.entries:
+            rows = call_source(e.name, e.source, list(prompts), list(completions), columns, e.config.timeout, method="details")
+            out[e.name] = [dict(r) if r else {} for r in rows]
+        return out
+
+    # -- checkpointing -----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Normaliser state per source (running mean/std), for trainer checkpoints."""
+        return {"normalizers": {e.name: e.normalizer.state_dict() for e in self.entries}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state.get("normalizers", {})
+        for e in self.entries:
+            if e.name in saved:
+                e.normalizer.load_state_dict(saved[e.name])
+            else:
+                log.warning("no saved normaliser state for reward source %r; it starts fresh", e.name)
+        for name in set(saved) - {e.name for e in self.entries}:
+            log.warning("saved normaliser state for %r ignored: not in this reward config", name)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+
+def _check_batch(prompts: list, completions: list, columns: dict, required: dict[str, str]) -> int:
+    n = len(completions)
+    if len(prompts) != n:
+        raise DataError(f"{len(prompts)} prompts for {n} completions")
+    for key, values in columns.items():
+        if not isinstance(values, (list, tuple)) or len(values) != n:
+            size = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
+            raise DataError(f"column {key!r} must be a list of {n} values (one per completion), got {size}")
+    for col, source in required.items():
+        if col not in columns:
+            raise DataError(f"reward source {source!r} needs column {col!r}, which the data does not have")
+    return n
+
+
+def _source_stats(e: SourceEntry, raw: np.ndarray, contrib: dict[str, np.ndarray], vetoed_by: list, errors: list[str]) -> dict[str, Any]:
+    ok = raw[~np.isnan(raw)]
+    mine = np.abs(np.nan_to_num(contrib[e.name]))
+    everyone = sum(np.abs(np.nan_to_num(c)).sum() for c in contrib.values())
+    c_ok = contrib[e.name][~np.isnan(contrib[e.name])]
+    return {
+        "mean": float(ok.mean()) if ok.size else None,
+        "std": float(ok.std()) if ok.size else None,
+        "weight": e.weight,
+        "contribution": float(c_ok.mean()) if c_ok.size else None,  # mean of weight * normalised score
+        "share": float(mine.sum() / everyone) if everyone > 0 else 0.0,  # of the summed |contributions|
+        "n_scored": int(ok.size),
+        "n_vetoed": sum(v == e.name for v in vetoed_by),
+        "errors": errors,
+    }

@@ -1,0 +1,130 @@
+"""The reward config (``reward.toml``): which sources, their options, weights, normalisation,
+vetoes, failure policy and the score cache. Every key is documented in docs/reward-config.md.
+
+Validation errors are one line naming the file and the key, e.g.
+``reward.toml: sources[1].weight: Input should be a valid number (got 'high')``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from rlit.configfile import read_toml
+from rlit.errors import ConfigError
+
+Normalize = Literal["none", "batch", "running"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VetoConfig(_Strict):
+    """Past the threshold (in the source's raw units), the row's total becomes ``penalty``."""
+
+    above: float | None = Field(None, description="Veto when the raw score is greater than this.")
+    below: float | None = Field(None, description="Veto when the raw score is less than this.")
+    penalty: float = Field(description="The total that replaces the row's reward when the veto fires.")
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> "VetoConfig":
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of 'above' or 'below'")
+        return self
+
+
+class SourceConfig(_Strict):
+    """One ``[[sources]]`` entry."""
+
+    name: str = Field(description="A registered reward source (see `rlit rewards`).")
+    label: str | None = Field(None, description="Key for this entry in scores and stats; defaults to `name`. Needed when one source appears twice.")
+    weight: float = Field(1.0, description="Multiplies the (normalised) score; a negative weight turns a score into a penalty.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Constructor keywords of the source.")
+    normalize: Normalize | None = Field(None, description="none | batch | running; defaults to the top-level `normalize`.")
+    veto: VetoConfig | None = Field(None, description="Replace the total with a penalty when the raw score passes a threshold.")
+    on_error: Literal["fail", "skip"] = Field("fail", description="fail: stop with an error; skip: score this batch as 'no score' and warn.")
+    timeout: float | None = Field(None, gt=0, description="Seconds to wait for one batch from this source; unset = no limit.")
+    cache: bool = Field(True, description="Cache this source's scores (turn off for non-deterministic sources).")
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+class RewardConfig(_Strict):
+    """The whole reward config: top-level defaults plus a list of sources."""
+
+    normalize: Normalize = Field("none", description="Default normalisation of every source: none | batch | running.")
+    clip: float | None = Field(None, gt=0, description="Clip the total to [-clip, clip] (after vetoes); unset = no clipping.")
+    cache_size: int = Field(100_000, ge=0, description="Rows kept per process in the in-memory score cache (0 = no memory cache).")
+    cache_dir: str | None = Field(None, description="Folder for a persistent sqlite score cache, relative to the config file.")
+    sources: list[SourceConfig] = Field(min_length=1, description="The reward sources, as [[sources]] tables.")
+    _origin: str = PrivateAttr("reward config")
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> "RewardConfig":
+        seen: set[str] = set()
+        for i, s in enumerate(self.sources):
+            if s.key in seen:
+                raise ValueError(f"sources[{i}]: {s.key!r} appears twice; give one a distinct 'label'")
+            seen.add(s.key)
+        for i, s in enumerate(self.sources):
+            if not math.isfinite(s.weight):
+                raise ValueError(f"sources[{i}].weight: must be a finite number")
+        return self
+
+    @property
+    def origin(self) -> str:
+        """Where this config came from (the file name), for error messages."""
+        return self._origin
+
+
+def load_reward_config(source: str | Path | dict | RewardConfig, origin: str | None = None) -> RewardConfig:
+    """A validated ``RewardConfig`` from a TOML path, a dict, or a config (returned as is).
+
+    Errors are ``ConfigError`` naming the file (or ``origin``) and the key.
+    """
+    if isinstance(source, RewardConfig):
+        return source
+    base: Path | None = None
+    if isinstance(source, (str, Path)):
+        data, origin, base = read_toml(source), origin or str(source), Path(source).parent
+    elif isinstance(source, dict):
+        data, origin = source, origin or "reward config"
+    else:
+        raise ConfigError(f"reward config must be a path, a dict or a RewardConfig, not {type(source).__name__}")
+    try:
+        config = RewardConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {format_validation_error(exc)}") from None
+    config._origin = origin
+    if base is not None and config.cache_dir is not None:
+        config.cache_dir = str(base / config.cache_dir)
+    return config
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """pydantic errors as ``sources[1].weight: message (got x)``, joined by '; '."""
+    parts = []
+    for err in exc.errors():
+        loc = ""
+        for item in err["loc"]:
+            loc += f"[{item}]" if isinstance(item, int) else (f".{item}" if loc else str(item))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key; valid keys: {', '.join(_valid_keys(err['loc']))}"
+        elif err["type"] not in ("missing",) and "input" in err and not isinstance(err["input"], dict):
+            msg += f" (got {err['input']!r})"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def _valid_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = RewardConfig
+    if len(loc) >= 3 and loc[0] == "sources":
+        model = VetoConfig if len(loc) >= 4 and loc[2] == "veto" else SourceConfig
+    return sorted(model.model_fields)
