@@ -38,7 +38,7 @@ def resolve_device(device: str) -> str:
 def trl_device_kwargs(device: str) -> dict[str, Any]:
     """TRL configs default to bf16 and gradient checkpointing, which break or slow CPU runs."""
     on_cpu = resolve_device(device) == "cpu"
-    return {"use_cpu": on_cpu, "bf16": not on_cpu and _bf16_ok(), "gradient_checkpointing": False}
+    return {"use_cpu": on_cpu, "bf16": not on_cpu and _bf16_ok(), "activation_checkpointing": False}
 
 
 def _bf16_ok() -> bool:

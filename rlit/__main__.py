@@ -1,0 +1,5 @@
+"""``python -m rlit`` runs the CLI."""
+
+from rlit.cli import main
+
+main()

@@ -1,0 +1,60 @@
+"""SFT stage: a real TRL SFTTrainer run on the tiny GPT-2, and its input errors."""
+
+import json
+
+import pytest
+
+from rlit.errors import ConfigError, DataError
+from rlit.training.sft import SFTStageConfig, read_prompt_completion, train_sft
+
+
+def _write(path, rows):
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_sft_learns_the_completions_and_saves_a_loadable_model(tmp_path):
+    from rlit.models import build_tiny_gpt2, load_causal_lm
+
+    base = build_tiny_gpt2(tmp_path / "base", chat_template=True)
+    rows = [{"prompt": f"Name the colour number {i}.", "completion": "blue"} for i in range(32)]
+    data = _write(tmp_path / "train.jsonl", rows)
+    cfg = SFTStageConfig(model=str(base), train_file=str(data), output_dir=str(tmp_path / "out"),
+                         eval_file=str(data), max_steps=40, learning_rate=3e-3, batch_size=8)
+    result = train_sft(cfg)
+    assert result["steps"] == 40
+    assert result["eval_loss"] < 1.0  # random init starts near ln(50257) ~ 10.8
+    model, tok = load_causal_lm(str(tmp_path / "out"))
+    ids = tok.apply_chat_template([{"role": "user", "content": "Name the colour number 99."}],
+                                  add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    out = model.generate(**ids, max_new_tokens=3, do_sample=False)
+    assert tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip() == "blue"
+
+
+def test_bad_rows_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: missing or non-string column 'completion'"):
+        read_prompt_completion(bad)
+    bad.write_text('{"prompt": "a", "completion": "b"}\nnot json\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: invalid JSON"):
+        read_prompt_completion(bad)
+
+
+def test_cli_reports_unknown_config_key(tmp_path):
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "sft.toml"
+    cfg.write_text('model = "x"\ntrain_file = "t.jsonl"\noutput_dir = "o"\nlearning_rat = 0.1\n')
+    proc = subprocess.run([sys.executable, "-m", "rlit", "train", "sft", "--config", str(cfg)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "unknown key 'learning_rat' (did you mean 'learning_rate'?)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_conversational_yes_without_template_is_a_config_error(tmp_path, tiny_policy_dir):
+    data = _write(tmp_path / "t.jsonl", [{"prompt": "a", "completion": "b"}])
+    cfg = SFTStageConfig(model=str(tiny_policy_dir), train_file=str(data), output_dir=str(tmp_path / "o"), conversational="yes")
+    with pytest.raises(ConfigError, match="has no chat template"):
+        train_sft(cfg)
