@@ -1,31 +1,129 @@
-"""`rlit plugins`, `rlit rewards`, `rlit score`."""
+"""`rlit plugins`, `rlit rewards`, `rlit score` (thin: parse, call the library, render)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
+from rich.table import Table
 
-from rlit.cli.app import app, console
+from rlit.cli.app import app, console, err_console
 from rlit.plugins import get_registry
+
+
+def _print_json(data: Any) -> None:
+    # Plain print: rich's print_json would re-wrap long strings; this output is for machines.
+    typer.echo(json.dumps(data, indent=2, default=repr))
 
 
 @app.command("plugins")
 def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List installed plugins: distribution, version, hooks, what they register, load failures."""
     reg = get_registry()
-    data = {
-        "plugins": [vars(p) for p in reg.plugins.values()],
-        "failures": [vars(f) for f in reg.failures],
-    }
+    data = {"plugins": [asdict(p) for p in reg.plugins.values()], "failures": [asdict(f) for f in reg.failures]}
     if as_json:
-        console.print_json(json.dumps(data))
+        _print_json(data)
         return
-    from rich.table import Table
-
     table = Table("plugin", "distribution", "version", "hooks", "registers")
     for p in reg.plugins.values():
-        table.add_row(p.name, p.distribution or "-", p.version or "-", ", ".join(p.hooks), ", ".join(p.rewards))
+        registers = ", ".join([*p.rewards, *(f"{s}: (prompts)" for s in p.prompt_sets)])
+        table.add_row(p.name, p.distribution or "-", p.version or "-", ", ".join(p.hooks), registers)
     console.print(table)
-    for f in reg.failures:
-        console.print(f"[red]failed[/] {f.plugin} ({f.distribution or '-'}): {f.error}")
+    _print_failures(reg.failures)
+
+
+def _print_failures(failures: list) -> None:
+    for f in failures:
+        err_console.print(f"[red]plugin failure[/] {f.plugin} ({f.distribution or '-'}): {f.error}", highlight=False, soft_wrap=True)
+
+
+def rewards_listing() -> list[dict[str, Any]]:
+    """Every registered reward source with its plugin, description, options and direction."""
+    reg = get_registry()
+    out = []
+    for name in sorted(reg.sources):
+        entry = reg.sources[name]
+        cls = entry.cls
+        out.append({
+            "name": name,
+            "plugin": entry.plugin,
+            "distribution": entry.distribution,
+            "description": cls.description,
+            "higher_is_better": cls.higher_is_better,
+            "options": [asdict(o) for o in cls.options()],
+            "columns": list(cls.columns),
+            "conflicts_with": [o.owner() for o in reg.conflicts.get(name, [])],
+        })
+    return out
+
+
+@app.command("rewards")
+def rewards_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List reward sources: plugin, description, options (name, type, default), higher-is-better."""
+    reg = get_registry()
+    listing = rewards_listing()
+    if as_json:
+        _print_json({"rewards": listing, "failures": [asdict(f) for f in reg.failures]})
+        return
+    table = Table("source", "plugin", "higher is better", "options", "description")
+    for r in listing:
+        opts = ", ".join(f"{o['name']}: {o['type']}" + (" (required)" if o["required"] else f" = {o['default']!r}") for o in r["options"])
+        table.add_row(r["name"], r["plugin"], "yes" if r["higher_is_better"] else "no", opts or "-", r["description"])
+    console.print(table)
+    _print_failures(reg.failures)
+
+
+@app.command("score")
+def score_command(
+    config: Path = typer.Option(..., "--config", help="Reward config (TOML); see docs/reward-config.md."),
+    input: Path = typer.Option(..., "--input", help="JSONL rows with 'prompt', 'completion' and any other columns."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write each row with 'scores' and 'reward' (JSONL)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Rows scored together (normalisation works per batch)."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the rows already in --output and continue after them."),
+    summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the summary statistics as JSON."),
+) -> None:
+    """Score a JSONL file with a reward config: per-source scores and the total for every row."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from rlit.rewards.composite import CompositeReward
+    from rlit.scoring import score_jsonl
+
+    reward = CompositeReward.from_config(config)
+    columns = (TextColumn("scoring"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]} rows"), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("score", total=input.stat().st_size if input.is_file() else None, rows=0)
+            summary = score_jsonl(reward, input, output, batch_size, resume,
+                                  on_progress=lambda done, rows: bar.update(task, completed=done, rows=rows))
+    finally:
+        reward.close()
+    data = summary.as_dict()
+    if summary_json:
+        summary_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    _print_summary(data, output)
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def _print_summary(data: dict[str, Any], output: Path | None) -> None:
+    table = Table("source", "weight", "mean", "std", "share", "scored", "failed batches", title=f"{data['rows']} rows scored")
+    for name, s in data["sources"].items():
+        table.add_row(name, _fmt(s["weight"]), _fmt(s["mean"]), _fmt(s["std"]), f"{s['share']:.1%}", str(s["n_scored"]), str(s["failed_batches"]))
+    table.add_row("[bold]total[/]", "", _fmt(data["total_mean"]), _fmt(data["total_std"]), "100%", str(data["rows"] - data["n_unscored"]), "")
+    console.print(table)
+    notes = []
+    if data["skipped"]:
+        notes.append(f"resumed after {data['skipped']} rows already in the output")
+    if data["n_vetoed"]:
+        notes.append(f"{data['n_vetoed']} rows vetoed")
+    if data["n_unscored"]:
+        notes.append(f"{data['n_unscored']} rows no source could score (reward null)")
+    if output:
+        notes.append(f"wrote {output}")
+    for note in notes:
+        console.print(note)
