@@ -1,0 +1,91 @@
+"""`rlit evaluate`, `rlit gate`, `rlit compare`: thin wrappers over rlit.evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from rlit.cli.app import app, console, err_console
+from rlit.evaluation.report.markdown import ICON, fmt, interval
+from rlit.evaluation.results import SuiteResults
+
+
+def _print_results(results: SuiteResults) -> None:
+    table = Table("eval", "score", "CI", "n", "vs baseline", "gate", title=f"{results.suite.get('name')}: {results.verdict}")
+    for name, e in results.evals.items():
+        cmp = e.get("comparison") or {}
+        delta = f"{fmt(cmp.get('diff'), True)} {interval(cmp.get('ci'))}" if cmp.get("diff") is not None else "-"
+        status = e.get("gate", {}).get("status", "error")
+        table.add_row(name, fmt(e.get("value")), interval(e.get("ci")), str(e.get("n_units", "-")), delta, ICON.get(status, status))
+    console.print(table)
+    for name, e in results.evals.items():
+        for c in e.get("gate", {}).get("checks", []):
+            if not c["passed"]:
+                err_console.print(f"[red]{name}[/]: {c['message']}", highlight=False)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: str = typer.Option(..., "--model", help="Model folder, hub id or builtin:smollm2-135m-instruct / builtin:tiny-gpt2."),
+    suite: Path = typer.Option(..., "--suite", help="Suite TOML (e.g. evals/release.toml)."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="results.json of the run to compare against."),
+    out: Path = typer.Option(Path("rlit-eval"), "--out", help="Output folder: results.json, summary.md, junit.xml, report.html."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N prompts of every eval."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1... (default: cuda if available)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Generation/score cache (default $RLIT_CACHE_DIR or ~/.cache/rlit)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the on-disk cache."),
+) -> None:
+    """Run a suite on a model; exit 0 if every gate passes, 1 if a gate failed, 2 if it could not evaluate."""
+    from rlit.evaluation import evaluate
+
+    cache: object = None if no_cache else (cache_dir or "default")
+    results = evaluate(suite, model, baseline=baseline, out_dir=out, limit=limit, device=device, cache_dir=cache)
+    _print_results(results)
+    console.print(f"reports in {out}/ (results.json, summary.md, junit.xml, report.html)")
+    results.raise_for_verdict()
+
+
+@app.command("gate")
+def gate_command(
+    results_file: Path = typer.Argument(..., help="results.json from rlit evaluate."),
+    suite: Path = typer.Option(..., "--suite", help="Suite TOML whose gates to apply."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="results.json to compare against."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write re-gated reports into this folder."),
+) -> None:
+    """Re-gate stored results without generating; same exit codes as evaluate."""
+    from rlit.evaluation import load_suite
+    from rlit.evaluation.report import write_reports
+
+    results = SuiteResults.load(results_file)
+    base = SuiteResults.load(baseline) if baseline else None
+    results.apply_gates(load_suite(suite), base, str(baseline) if baseline else None)
+    if out:
+        write_reports(results, out, base)
+    _print_results(results)
+    results.raise_for_verdict()
+
+
+@app.command("compare")
+def compare_command(
+    a: Path = typer.Argument(..., help="results.json of the candidate."),
+    b: Path = typer.Argument(..., help="results.json of the reference (baseline)."),
+    confidence: float = typer.Option(0.95, "--confidence", help="Two-sided confidence of the intervals."),
+    resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+) -> None:
+    """Paired differences A - B with bootstrap intervals, on the prompts both runs share."""
+    from rlit.evaluation.stats import paired_difference
+
+    ra, rb = SuiteResults.load(a), SuiteResults.load(b)
+    table = Table("eval", "A", "B", "A - B", f"{confidence:.0%} CI", "pairs", title=f"{a} vs {b}")
+    for name, ea in ra.evals.items():
+        eb = rb.evals.get(name)
+        if eb is None or ea.get("status") != "ok" or eb.get("status") != "ok":
+            table.add_row(name, fmt(ea.get("value")), fmt(eb.get("value") if eb else None), "-", "-", "0")
+            continue
+        cmp = paired_difference(ea["units"], eb["units"], ea["stat"], resamples, confidence, 0.05, seed)
+        table.add_row(name, fmt(ea["value"]), fmt(eb["value"]), fmt(cmp["diff"], True), interval(cmp["ci"]), str(cmp["n_pairs"]))
+    console.print(table)

@@ -1,0 +1,120 @@
+"""Batched, cached generation with Hugging Face models (CPU or GPU).
+
+The prompt goes through the tokenizer's chat template when it has one (``chat_template="auto"``)
+and is used raw otherwise; which one was used is returned so the manifest can record it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rlit.errors import ConfigError
+from rlit.evaluation.cache import JsonlCache, digest
+from rlit.evaluation.suite import GenerationSettings
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    name: str
+    fingerprint: str
+    device: str
+
+
+def load_model(model: Any, tokenizer: Any = None, device: str | None = None, dtype: str = "float32") -> LoadedModel:
+    """A name/path/built-in (loaded with rlit.models) or an in-memory model object plus its tokenizer."""
+    from rlit.models import load_causal_lm, model_fingerprint
+
+    if isinstance(model, str):
+        dev = device or _default_device()
+        m, tok = load_causal_lm(model, dtype=dtype, device=dev)
+        name = model
+    else:
+        if tokenizer is None:
+            raise ConfigError("evaluate(model=<object>) needs tokenizer=<its tokenizer>")
+        m, tok = model, tokenizer
+        dev = str(next(m.parameters()).device)
+        name = getattr(getattr(m, "config", None), "_name_or_path", "") or type(m).__name__
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return LoadedModel(m, tok, name, model_fingerprint(m), dev)
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def prompt_format(tokenizer: Any, settings: GenerationSettings) -> str:
+    """``chat_template`` or ``raw``: how prompts are given to this model under these settings."""
+    has = bool(getattr(tokenizer, "chat_template", None))
+    if settings.chat_template == "always" and not has:
+        raise ConfigError("generation.chat_template = 'always' but the tokenizer has no chat template")
+    return "chat_template" if has and settings.chat_template != "never" else "raw"
+
+
+def render(tokenizer: Any, prompt: str, settings: GenerationSettings) -> str:
+    if prompt_format(tokenizer, settings) == "raw":
+        return prompt
+    messages = ([{"role": "system", "content": settings.system_prompt}] if settings.system_prompt else [])
+    messages.append({"role": "user", "content": prompt})
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
+def generate(
+    lm: LoadedModel,
+    prompts: list[str],
+    settings: GenerationSettings,
+    cache: JsonlCache | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[list[str]]:
+    """``settings.samples`` completions per prompt; cached ones are not regenerated."""
+    texts = [render(lm.tokenizer, p, settings) for p in prompts]
+    keys = [[digest([t, s]) for s in range(settings.samples)] for t in texts]
+    cache = cache or JsonlCache(None, "generations", {})
+    for s in range(settings.samples):
+        todo = [i for i in range(len(texts)) if keys[i][s] not in cache]
+        if progress:
+            progress(len(texts) - len(todo))
+        todo.sort(key=lambda i: len(texts[i]))  # similar lengths batch with less padding
+        for start in range(0, len(todo), settings.batch_size):
+            batch = todo[start:start + settings.batch_size]
+            outs = _generate_batch(lm, [texts[i] for i in batch], settings, settings.seed + s)
+            cache.put_many({keys[i][s]: o for i, o in zip(batch, outs)})
+            if progress:
+                progress(len(batch))
+    return [[cache.get(k) for k in row] for row in keys]
+
+
+def generation_cache(root: Any, lm: LoadedModel, settings: GenerationSettings) -> JsonlCache:
+    return JsonlCache(root, "generations", {"model": lm.fingerprint, "settings": settings.cache_fields()})
+
+
+def _generate_batch(lm: LoadedModel, texts: list[str], settings: GenerationSettings, seed: int) -> list[str]:
+    import torch
+
+    tok, model = lm.tokenizer, lm.model
+    tok.padding_side = "left"
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    max_prompt = None if limit is None else max(1, limit - settings.max_new_tokens)
+    if limit is not None and settings.max_new_tokens >= limit:
+        raise ConfigError(f"generation.max_new_tokens={settings.max_new_tokens} does not fit the model's context of {limit}")
+    tok.truncation_side = "left"  # keep the end of a long prompt (where the question is)
+    add_special = not (texts and tok.bos_token and texts[0].startswith(tok.bos_token))
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=add_special,
+              truncation=max_prompt is not None, max_length=max_prompt)
+    enc = {k: v.to(lm.device) for k, v in enc.items()}
+    kwargs: dict[str, Any] = dict(max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
+                                  pad_token_id=tok.pad_token_id)
+    if settings.do_sample:
+        kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+        torch.manual_seed(seed)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    with torch.no_grad():
+        out = model.generate(**enc, **kwargs)
+    new = out[:, enc["input_ids"].shape[1]:]
+    return tok.batch_decode(new, skip_special_tokens=True)

