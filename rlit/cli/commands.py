@@ -2,3 +2,4 @@
 
 from rlit.cli import rewards  # noqa: F401  (plugins, rewards, score)
 from rlit.cli import train_trl  # noqa: F401  (train sft, grpo, rloo)
+from rlit.cli import evaluate  # noqa: F401  (evaluate, gate, compare)
