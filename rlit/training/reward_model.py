@@ -1,0 +1,164 @@
+"""`rlit train reward-model`: train a reward model on preference pairs and save a folder for the
+``reward-model`` source.
+
+Two kinds, chosen with ``kind`` in the config:
+
+- ``minilm``: frozen MiniLM sentence embeddings plus a Bradley–Terry head (rlit/training/minilm_bt.py),
+  trained in seconds on CPU;
+- ``transformer``: any backbone as ``AutoModelForSequenceClassification`` with one label, trained
+  with TRL's ``RewardTrainer`` (rlit/training/reward_transformer.py), LoRA optional.
+
+Both hold out pairs (``eval_fraction`` or ``eval_file``), print the held-out pairwise accuracy and
+write ``rlit-reward-model.json`` (reward_manifest.py) beside the weights.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from rlit.errors import ConfigError
+from rlit.training.minilm_bt import MINILM
+from rlit.training.preference_data import DEFAULT_SEPARATOR, Pair, file_hash, read_pairs, split_pairs
+from rlit.training.toml_config import config_from_dict, load_config
+
+PATH_FIELDS = ("train_file", "eval_file", "output_dir")
+MODEL_FIELDS = ("base_model",)
+
+
+def _help(text: str, default: Any = None, **kw: Any) -> Any:
+    if "default_factory" in kw:
+        return field(metadata={"help": text}, **kw)
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class RewardModelConfig:
+    """What `rlit train reward-model --config FILE.toml` reads (top-level keys of the file)."""
+
+    train_file: str = _help("JSONL(.gz) preference pairs: 'chosen', 'rejected', optional 'prompt' (TRL's format).", None)
+    output_dir: str = _help("Folder to write the trained reward model and its rlit-reward-model.json manifest to.", None)
+    kind: Literal["minilm", "transformer"] = _help("'minilm': MiniLM embeddings + Bradley-Terry head; 'transformer': TRL RewardTrainer.", "minilm")
+    base_model: str | None = _help(
+        "minilm: the sentence-embedding model (default builtin:all-minilm-l6-v2). transformer: a folder, hub id, "
+        "builtin:tiny-gpt2, builtin:smollm2-135m-instruct or builtin:all-minilm-l6-v2, loaded as a one-label classifier.", None)
+    eval_file: str | None = _help("Held-out pairs in a separate file; when unset, eval_fraction of train_file is held out.", None)
+    eval_fraction: float = _help("Share of train_file held out for pairwise accuracy when eval_file is unset.", 0.1)
+    limit: int | None = _help("Read at most this many pairs from train_file (quick runs).", None)
+    seed: int = _help("Seed for the split, head initialisation and training order.", 0)
+    separator: str = _help("Between prompt and completion when a row has a prompt (no chat template): prompt + separator + completion.", DEFAULT_SEPARATOR)
+    max_length: int = _help("Maximum tokens per text. minilm: the embedder's max_seq_length. transformer: see 'truncation'.", 256)
+    truncation: Literal["left", "drop"] = _help(
+        "transformer: a pair with a text over max_length is truncated from the left (keeps the completion's end) or "
+        "dropped (TRL's own behaviour). Either way the count is reported.", "left")
+    # minilm
+    head: Literal["linear", "mlp"] = _help("minilm: Bradley-Terry head, a linear map or a one-hidden-layer MLP.", "linear")
+    hidden: int = _help("minilm: hidden units of the MLP head.", 256)
+    head_epochs: int = _help("minilm: full-batch AdamW steps for the head.", 300)
+    head_lr: float = _help("minilm: learning rate of the head.", 1e-2)
+    head_weight_decay: float = _help("minilm: AdamW weight decay of the head.", 1e-2)
+    embed_batch_size: int = _help("minilm: texts per embedding batch.", 64)
+    # transformer
+    epochs: float = _help("transformer: training epochs.", 1.0)
+    learning_rate: float = _help("transformer: peak learning rate (linear decay).", 5e-5)
+    batch_size: int = _help("transformer: pairs per device batch.", 8)
+    gradient_accumulation_steps: int = _help("transformer: batches per optimizer step.", 1)
+    lora: bool = _help("transformer: train LoRA adapters (merged into the saved model) instead of all weights.", False)
+    lora_r: int = _help("transformer: LoRA rank.", 8)
+    lora_alpha: int = _help("transformer: LoRA alpha.", 16)
+    lora_target_modules: list[str] | None = _help("transformer: module names for LoRA (default: peft's choice for the architecture).", None)
+    device: str = _help("'cpu' (default: use_cpu, no bf16) or 'auto' (accelerator when present).", "cpu")
+    dtype: Literal["float32", "bfloat16", "float16"] = _help("transformer: weights dtype when loading the backbone.", "float32")
+    logging_steps: int = _help("transformer: log loss/accuracy every N steps.", 10)
+    save_steps: int = _help("transformer: checkpoint every N steps under output_dir/checkpoints (for resume).", 200)
+    resume: bool = _help("transformer: resume from the last checkpoint in output_dir/checkpoints when there is one.", True)
+    score_batch_size: int = _help("Texts per batch when scoring the held-out pairs.", 16)
+
+    def __post_init__(self) -> None:
+        if self.train_file is None:
+            raise ValueError("missing required key 'train_file'")
+        if self.output_dir is None:
+            raise ValueError("missing required key 'output_dir'")
+        if self.base_model is None:
+            if self.kind == "transformer":
+                raise ValueError("kind = 'transformer' needs key 'base_model' (a folder, hub id or builtin:tiny-gpt2)")
+            self.base_model = MINILM
+        if self.max_length < 8:
+            raise ValueError(f"key 'max_length' must be at least 8, got {self.max_length}")
+
+
+def load_reward_model_config(source: str | Path | dict[str, Any]) -> RewardModelConfig:
+    """The config from a TOML path or a dict; errors name the file and key."""
+    if isinstance(source, dict):
+        return config_from_dict(RewardModelConfig, source, "reward-model config", PATH_FIELDS, Path.cwd(), MODEL_FIELDS)
+    return load_config(RewardModelConfig, source, PATH_FIELDS, MODEL_FIELDS)
+
+
+@dataclass
+class TrainResult:
+    """What a training run reports: where it saved, held-out accuracy, counts and time."""
+
+    output_dir: Path
+    kind: str
+    accuracy: float
+    n_train: int
+    n_eval: int
+    dropped_for_length: int = 0
+    truncated_for_length: int = 0
+    seconds: float = 0.0
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def load_splits(cfg: RewardModelConfig) -> tuple[list[Pair], list[Pair], str]:
+    """(train, held-out, data hash) per the config."""
+    pairs = read_pairs(cfg.train_file, cfg.limit)
+    data_hash = file_hash(cfg.train_file)
+    if cfg.eval_file:
+        return pairs, read_pairs(cfg.eval_file), f"{data_hash}+{file_hash(cfg.eval_file)}"
+    train, held = split_pairs(pairs, cfg.eval_fraction, cfg.seed)
+    return train, held, data_hash
+
+
+def train_reward_model(cfg: RewardModelConfig, log: Callable[[str], None] = print) -> TrainResult:
+    """Train per ``cfg.kind``, save the folder with its manifest, and return the result."""
+    start = time.perf_counter()
+    train, held, data_hash = load_splits(cfg)
+    log(f"{len(train)} training pairs, {len(held)} held-out pairs ({cfg.kind}, base {cfg.base_model})")
+    Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+    if cfg.kind == "minilm":
+        result = _train_minilm(cfg, train, held, data_hash, log)
+    else:
+        from rlit.training.reward_transformer import train_transformer
+
+        result = train_transformer(cfg, train, held, data_hash, log)
+    result.seconds = time.perf_counter() - start
+    log(f"held-out pairwise accuracy {result.accuracy:.3f} on {result.n_eval} pairs; trained in {result.seconds:.1f} s; saved {result.output_dir}")
+    return result
+
+
+def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], data_hash: str, log: Callable[[str], None]) -> TrainResult:
+    from rlit.training.minilm_bt import HeadConfig, MiniLMRewardModel, embed, load_embedder, train_head
+    from rlit.training.preference_data import pairwise_accuracy
+    from rlit.training.reward_manifest import write_manifest
+
+    embedder = load_embedder(cfg.base_model, "cpu" if cfg.device == "cpu" else None, cfg.max_length, "left")
+    head_config = HeadConfig(cfg.head, embedder.get_sentence_embedding_dimension(), cfg.hidden)
+    rm = MiniLMRewardModel(embedder, None, cfg.base_model, head_config, cfg.separator)
+    log("embedding training pairs")
+    texts = rm.texts([p.prompt for p in train], [p.chosen for p in train]) + rm.texts([p.prompt for p in train], [p.rejected for p in train])
+    emb = embed(embedder, texts, cfg.embed_batch_size, progress=True)
+    rm.head = train_head(emb[: len(train)], emb[len(train):], head_config, cfg.head_epochs, cfg.head_lr, cfg.head_weight_decay, cfg.seed)
+    log("scoring held-out pairs")
+    chosen = rm.score([p.prompt for p in held], [p.chosen for p in held], cfg.embed_batch_size)
+    rejected = rm.score([p.prompt for p in held], [p.rejected for p in held], cfg.embed_batch_size)
+    accuracy = pairwise_accuracy(chosen, rejected)
+    rm.save(cfg.output_dir)
+    manifest = {
+        "kind": "minilm", "base_model": cfg.base_model, "accuracy": accuracy, "n_train": len(train), "n_eval": len(held),
+        "data_hash": data_hash, "separator": cfg.separator, "max_length": cfg.max_length, "truncation_side": "left",
+        "head": cfg.head,
+    }
+    write_manifest(cfg.output_dir, manifest)
+    return TrainResult(Path(cfg.output_dir), "minilm", accuracy, len(train), len(held), manifest=manifest)
