@@ -78,14 +78,15 @@ class Tokenized:
     long_rows: set[int]  # rows whose text was longer than max_length before truncation
 
 
-def tokenize(tok: Any, texts: list[str], max_length: int, chat_template: bool = False) -> Tokenized:
-    """Token ids truncated from the LEFT to ``max_length`` (special tokens kept), and how many were over."""
+def tokenize(tok: Any, texts: list[str], max_length: int, chat_template: bool = False, side: str = "left") -> Tokenized:
+    """Token ids cut to ``max_length`` from ``side`` (left keeps the completion's end; special tokens
+    kept), and which rows were over."""
     special = not chat_template  # a rendered chat template already carries its special tokens
     full = tok(texts, add_special_tokens=special)["input_ids"]
     over = [i for i, ids in enumerate(full) if len(ids) > max_length]
     if over:
         side = tok.truncation_side
-        tok.truncation_side = "left"
+        tok.truncation_side = side
         cut = tok([texts[i] for i in over], add_special_tokens=special, truncation=True, max_length=max_length)["input_ids"]
         tok.truncation_side = side
         for i, ids in zip(over, cut):
