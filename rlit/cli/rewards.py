@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from rlit.cli.app import app, console, err_console
 from rlit.plugins import get_registry
@@ -68,7 +68,7 @@ def rewards_command(as_json: bool = typer.Option(False, "--json", help="Print JS
     if as_json:
         _print_json({"rewards": listing, "failures": [asdict(f) for f in reg.failures]})
         return
-    table = Table("source", "plugin", "higher is better", "options", "description")
+    table = Table(Column("source", no_wrap=True), "plugin", "higher is better", "options", "description")
     for r in listing:
         opts = ", ".join(f"{o['name']}: {o['type']}" + (" (required)" if o["required"] else f" = {o['default']!r}") for o in r["options"])
         table.add_row(r["name"], r["plugin"], "yes" if r["higher_is_better"] else "no", opts or "-", r["description"])
@@ -111,7 +111,7 @@ def _fmt(x: float | None) -> str:
 
 
 def _print_summary(data: dict[str, Any], output: Path | None) -> None:
-    table = Table("source", "weight", "mean", "std", "share", "scored", "failed batches", title=f"{data['rows']} rows scored")
+    table = Table(Column("source", no_wrap=True), "weight", "mean", "std", "share", "scored", "failed batches", title=f"{data['rows']} rows scored")
     for name, s in data["sources"].items():
         table.add_row(name, _fmt(s["weight"]), _fmt(s["mean"]), _fmt(s["std"]), f"{s['share']:.1%}", str(s["n_scored"]), str(s["failed_batches"]))
     table.add_row("[bold]total[/]", "", _fmt(data["total_mean"]), _fmt(data["total_std"]), "100%", str(data["rows"] - data["n_unscored"]), "")
@@ -120,9 +120,9 @@ def _print_summary(data: dict[str, Any], output: Path | None) -> None:
     if data["skipped"]:
         notes.append(f"resumed after {data['skipped']} rows already in the output")
     if data["n_vetoed"]:
-        notes.append(f"{data['n_vetoed']} rows vetoed")
+        notes.append(f"{data['n_vetoed']} row(s) vetoed")
     if data["n_unscored"]:
-        notes.append(f"{data['n_unscored']} rows no source could score (reward null)")
+        notes.append(f"{data['n_unscored']} row(s) that no source could score (reward null)")
     if output:
         notes.append(f"wrote {output}")
     for note in notes:
