@@ -113,6 +113,7 @@ class IFEvalSource(rlit.RewardSource):
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            self._checkers.warm_up()  # load once here, so that forked workers share the data
             # fork on Linux: workers inherit the imported checkers instead of re-importing
             # lm-eval (~3 s each); elsewhere fork is unsafe or missing, so spawn.
             method = "fork" if sys.platform.startswith("linux") else "spawn"

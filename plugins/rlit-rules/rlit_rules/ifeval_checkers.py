@@ -6,8 +6,8 @@ into a random instruction. Here kwargs are passed as given (only ``None``, meani
 is dropped), and a build that would still draw a random value is refused with an error naming
 the row and instruction, so a verdict never depends on chance.
 
-Import this module only after ``punkt.ensure_punkt_tab()``: importing lm-eval's IFEval module
-without punkt_tab would attempt a download.
+Importing this module checks for NLTK's punkt_tab first (ConfigError when missing), because
+importing lm-eval's IFEval module without it would attempt a download.
 """
 
 from __future__ import annotations
@@ -18,11 +18,15 @@ import inspect
 import json
 from typing import Any
 
-import langdetect
-from lm_eval.tasks.ifeval import instructions, instructions_util
-from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_DICT
-
 from rlit.errors import DataError
+
+from rlit_rules.punkt import ensure_punkt_tab
+
+ensure_punkt_tab()  # must run before lm-eval's IFEval import below, which would try a download
+
+import langdetect  # noqa: E402
+from lm_eval.tasks.ifeval import instructions, instructions_util  # noqa: E402
+from lm_eval.tasks.ifeval.instructions_registry import INSTRUCTION_DICT  # noqa: E402
 
 # langdetect samples n-grams at random; a fixed seed makes language verdicts reproducible.
 langdetect.DetectorFactory.seed = 0
@@ -163,6 +167,12 @@ def followed(instruction_id: str, kwargs_json: str, response: str, loose: bool) 
     checker = build_checker(instruction_id, kwargs_json)
     candidates = loose_variants(response) if loose else [response]
     return any(c.strip() and checker.check_following(c) for c in candidates)
+
+
+def warm_up() -> None:
+    """Load langdetect's language profiles and NLTK's punkt data (each is loaded on first use)."""
+    langdetect.detect("warming up the language profiles")
+    instructions_util.count_sentences("One. Two.")
 
 
 Payload = tuple[tuple[str, ...], tuple[str, ...], str]  # (instruction ids, kwargs JSON, completion)
