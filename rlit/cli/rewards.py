@@ -68,11 +68,17 @@ def rewards_command(as_json: bool = typer.Option(False, "--json", help="Print JS
     if as_json:
         _print_json({"rewards": listing, "failures": [asdict(f) for f in reg.failures]})
         return
-    table = Table(Column("source", no_wrap=True), "plugin", "higher is better", "options", "description")
+    # One block per source, not a table: descriptions and option lists are long.
     for r in listing:
+        direction = "higher is better" if r["higher_is_better"] else "lower is better"
+        console.print(f"[bold]{r['name']}[/]  (plugin {r['plugin']}, {direction})", highlight=False)
+        console.print(f"  {r['description'] or '(no description)'}", highlight=False)
         opts = ", ".join(f"{o['name']}: {o['type']}" + (" (required)" if o["required"] else f" = {o['default']!r}") for o in r["options"])
-        table.add_row(r["name"], r["plugin"], "yes" if r["higher_is_better"] else "no", opts or "-", r["description"])
-    console.print(table)
+        console.print(f"  options: {opts or 'none'}", highlight=False)
+        if r["columns"]:
+            console.print(f"  needs columns: {', '.join(r['columns'])}", highlight=False)
+    if not listing:
+        console.print("no reward sources installed (see docs/plugin-guide.md)")
     _print_failures(reg.failures)
 
 
