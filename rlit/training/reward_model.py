@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+from rlit.configfile import build, load_stage
 from rlit.errors import ConfigError
 from rlit.training.minilm_bt import MINILM
 from rlit.training.preference_data import DEFAULT_SEPARATOR, Pair, file_hash, read_pairs, split_pairs
-from rlit.training.toml_config import config_from_dict, load_config
 
 PATH_FIELDS = ("train_file", "eval_file", "output_dir")
 MODEL_FIELDS = ("base_model",)
@@ -38,8 +38,8 @@ def _help(text: str, default: Any = None, **kw: Any) -> Any:
 class RewardModelConfig:
     """What `rlit train reward-model --config FILE.toml` reads (top-level keys of the file)."""
 
-    train_file: str = _help("JSONL(.gz) preference pairs: 'chosen', 'rejected', optional 'prompt' (TRL's format).", None)
-    output_dir: str = _help("Folder to write the trained reward model and its rlit-reward-model.json manifest to.", None)
+    train_file: str = field(metadata={"help": "JSONL(.gz) preference pairs: 'chosen', 'rejected', optional 'prompt' (TRL's format)."})
+    output_dir: str = field(metadata={"help": "Folder to write the trained reward model and its rlit-reward-model.json manifest to."})
     kind: Literal["minilm", "transformer"] = _help("'minilm': MiniLM embeddings + Bradley-Terry head; 'transformer': TRL RewardTrainer.", "minilm")
     base_model: str | None = _help(
         "minilm: the sentence-embedding model (default builtin:all-minilm-l6-v2). transformer: a folder, hub id, "
@@ -76,24 +76,38 @@ class RewardModelConfig:
     resume: bool = _help("transformer: resume from the last checkpoint in output_dir/checkpoints when there is one.", True)
     score_batch_size: int = _help("Texts per batch when scoring the held-out pairs.", 16)
 
-    def __post_init__(self) -> None:
-        if self.train_file is None:
-            raise ValueError("missing required key 'train_file'")
-        if self.output_dir is None:
-            raise ValueError("missing required key 'output_dir'")
+    def check(self, where: str) -> "RewardModelConfig":
+        """Cross-key rules; a ConfigError names ``where`` and the key."""
         if self.base_model is None:
             if self.kind == "transformer":
-                raise ValueError("kind = 'transformer' needs key 'base_model' (a folder, hub id or builtin:tiny-gpt2)")
+                raise ConfigError(f"{where}: kind = 'transformer' needs key 'base_model' (a folder, hub id or builtin:tiny-gpt2)")
             self.base_model = MINILM
         if self.max_length < 8:
-            raise ValueError(f"key 'max_length' must be at least 8, got {self.max_length}")
+            raise ConfigError(f"{where}: key 'max_length' must be at least 8, got {self.max_length}")
+        if not 0.0 < self.eval_fraction < 1.0:
+            raise ConfigError(f"{where}: key 'eval_fraction' must be between 0 and 1, got {self.eval_fraction}")
+        return self
 
 
 def load_reward_model_config(source: str | Path | dict[str, Any]) -> RewardModelConfig:
-    """The config from a TOML path or a dict; errors name the file and key."""
+    """The config from a TOML path (its ``[reward_model]`` table, or the whole file) or a dict.
+
+    Errors name the file and key; relative paths resolve against the file's folder.
+    """
     if isinstance(source, dict):
-        return config_from_dict(RewardModelConfig, source, "reward-model config", PATH_FIELDS, Path.cwd(), MODEL_FIELDS)
-    return load_config(RewardModelConfig, source, PATH_FIELDS, MODEL_FIELDS)
+        return resolve_paths(build(RewardModelConfig, source, "reward-model config").check("reward-model config"), Path.cwd())
+    return resolve_paths(load_stage(RewardModelConfig, source, "reward_model").check(str(source)), Path(source).resolve().parent)
+
+
+def resolve_paths(cfg: Any, base: Path) -> Any:
+    """Relative file fields against ``base``; a model field only when that folder exists (else a hub id)."""
+    for key in PATH_FIELDS + MODEL_FIELDS:
+        value = getattr(cfg, key, None)
+        if not isinstance(value, str) or value.startswith("builtin:") or Path(value).is_absolute():
+            continue
+        if key in PATH_FIELDS or (base / value).exists():
+            setattr(cfg, key, str((base / value).resolve()))
+    return cfg
 
 
 @dataclass
