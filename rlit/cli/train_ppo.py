@@ -1,0 +1,21 @@
+"""``rlit train ppo``: rlit's own PPO on the composite reward (docs/training-ppo.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rlit.cli.app import console, train_app
+
+
+@train_app.command("ppo")
+def ppo_command(
+    config: Path = typer.Option(..., "--config", "-c", help="TOML file; every key is documented in docs/training-ppo.md."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in the run's [output] dir."),
+) -> None:
+    """PPO with the composite reward from installed plugins; logs, checkpoints, evaluates and watches for reward hacking."""
+    from rlit.training.ppo import load_ppo_config, train_ppo
+
+    cfg = load_ppo_config(config)
+    train_ppo(cfg, resume=resume, console=console)

@@ -1,0 +1,224 @@
+"""The PPO run's configuration: one dataclass per TOML table, every field with help text.
+
+A config file looks like (every table but ``[model]`` and ``[data]`` optional)::
+
+    reward_config = "reward.toml"      # or an inline [reward] table (the composite's format)
+
+    [model]
+    policy = "builtin:tiny-gpt2"
+    [data]
+    train = "evals/data/instructions-train.jsonl"
+    [ppo]
+    steps = 200
+    [output]
+    dir = "runs/ppo"
+
+Errors name the file and the key (``run.toml: [ppo] key 'kl_coeff': unknown key ... did you mean
+'kl_coef'?``). Relative paths resolve against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rlit.configfile import build, help_text, read_toml
+from rlit.errors import ConfigError
+from rlit.training.trl_common import LoraOptions
+
+
+@dataclass
+class ModelConfig:
+    """``[model]``: the policy, its frozen reference, and the critic."""
+
+    policy: str = field(metadata={"help": "Policy to train: a local folder, a hub id, or builtin:smollm2-135m-instruct / builtin:tiny-gpt2."})
+    reference: str | None = field(default=None, metadata={"help": "Frozen reference for the KL penalty; default: a frozen copy of the policy (with LoRA: the base with adapters disabled, no copy)."})
+    value_model: str | None = field(default=None, metadata={"help": "Critic initialisation: a sequence-classifier folder (its backbone and score head) or a causal LM (its backbone plus a new scalar head); default: the policy."})
+    value_head_on_policy: bool = field(default=False, metadata={"help": "Instead of a separate critic, put a scalar value head on the policy's own backbone (saves memory; value gradients reach the policy)."})
+    dtype: Literal["float32", "bfloat16", "float16"] = field(default="float32", metadata={"help": "Weights dtype for policy, reference and critic."})
+    device: str = field(default="auto", metadata={"help": "auto (GPU when present), cpu or cuda; under `accelerate launch` accelerate decides."})
+    lora: LoraOptions | None = field(default=None, metadata={"help": "Train LoRA adapters (peft) on the policy; the reference is then the base with adapters disabled."})
+
+
+@dataclass
+class DataConfig:
+    """``[data]``: prompts (JSONL rows with a prompt column plus any columns the reward sources read)."""
+
+    train: str = field(metadata={"help": "Training prompts, JSONL; every other column (instruction_id_list, kwargs, ...) is passed to the reward sources."})
+    validation: str | None = field(default=None, metadata={"help": "Validation prompts for the periodic evaluation when no eval suite is set (informational)."})
+    prompt_column: str = field(default="prompt", metadata={"help": "Column holding the prompt text."})
+    shuffle: bool = field(default=True, metadata={"help": "Shuffle the prompts each pass (seeded; the position is checkpointed)."})
+    max_prompt_tokens: int = field(default=256, metadata={"help": "Prompts longer than this many tokens are cut from the left."})
+    chat_template: Literal["auto", "always", "never"] = field(default="auto", metadata={"help": "auto: wrap each prompt as a user message with the tokenizer's chat template when it has one; always: fail if it has none; never: raw text."})
+
+
+@dataclass
+class GenerationConfig:
+    """``[generation]``: sampling the rollouts."""
+
+    max_new_tokens: int = field(default=64, metadata={"help": "Most tokens generated per response; generation stops early at EOS."})
+    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature; log-probabilities (policy and reference) use the same temperature, as TRL's PPO does."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling threshold (1.0 = off). Log-probabilities stay those of the full tempered distribution."})
+    missing_eos_penalty: float | None = field(default=None, metadata={"help": "Subtracted from the score of a response that reached max_new_tokens without EOS; unset = no penalty."})
+
+
+@dataclass
+class PPOConfig:
+    """``[ppo]``: the optimisation (defaults follow TRL 1.12's PPO)."""
+
+    steps: int = field(default=100, metadata={"help": "PPO steps (one rollout batch + its update each)."})
+    batch_size: int = field(default=16, metadata={"help": "Prompts per step, per process."})
+    mini_batches: int = field(default=1, metadata={"help": "Minibatches each batch is split into per PPO epoch (one optimiser step each)."})
+    ppo_epochs: int = field(default=4, metadata={"help": "Passes over each rollout batch."})
+    learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate for policy and critic."})
+    lr_schedule: Literal["linear", "constant"] = field(default="linear", metadata={"help": "linear: decay to 0 over `steps`; constant."})
+    warmup_steps: int = field(default=0, metadata={"help": "Linear warm-up steps."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    max_grad_norm: float | None = field(default=1.0, metadata={"help": "Clip the gradient norm to this (unset = no clipping)."})
+    kl_coef: float = field(default=0.05, metadata={"help": "KL penalty coefficient (the start value when adaptive_kl is on)."})
+    kl_estimator: Literal["k1", "k3"] = field(default="k1", metadata={"help": "Per-token KL estimator: k1 = logp - ref_logp; k3 = exp(ref-logp) - 1 - (ref-logp) (unbiased, non-negative)."})
+    adaptive_kl: bool = field(default=False, metadata={"help": "Adapt kl_coef towards target_kl (Ziegler et al. 2019 controller)."})
+    target_kl: float = field(default=6.0, metadata={"help": "Adaptive KL target: summed KL per response."})
+    kl_horizon: int = field(default=10000, metadata={"help": "Adaptive KL horizon in samples."})
+    gamma: float = field(default=1.0, metadata={"help": "GAE discount."})
+    lam: float = field(default=0.95, metadata={"help": "GAE lambda."})
+    cliprange: float = field(default=0.2, metadata={"help": "Policy ratio clip range."})
+    cliprange_value: float = field(default=0.2, metadata={"help": "Value prediction clip range around the rollout values."})
+    vf_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss in the total loss."})
+    whiten_rewards: bool = field(default=False, metadata={"help": "Whiten per-token rewards (without shifting the mean) before GAE."})
+    seed: int = field(default=0, metadata={"help": "Seed for data order, sampling and minibatch order."})
+    deterministic: bool = field(default=False, metadata={"help": "torch.use_deterministic_algorithms(True) (needed for bit-exact resume on GPU)."})
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "mini_batches", "ppo_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"key {name!r} must be >= 1")
+        if self.batch_size % self.mini_batches:
+            raise ValueError(f"batch_size {self.batch_size} is not divisible by mini_batches {self.mini_batches}")
+
+
+@dataclass
+class OutputConfig:
+    """``[output]``: where logs and checkpoints go, and how often."""
+
+    dir: str = field(default="runs/ppo", metadata={"help": "Run folder: steps.jsonl, checkpoints/, final/ (policy and tokenizer), summary.json."})
+    save_every: int = field(default=50, metadata={"help": "Checkpoint every this many steps (and at the end); 0 = only at the end."})
+    keep_checkpoints: int = field(default=2, metadata={"help": "Newest checkpoints kept; older ones are deleted."})
+    eval_every: int = field(default=0, metadata={"help": "Evaluate every this many steps (and before the first and after the last); 0 = never."})
+    log_samples: int = field(default=1, metadata={"help": "Prompt/completion pairs written to each step's log line."})
+
+
+@dataclass
+class EvalConfig:
+    """``[eval]``: the periodic held-out evaluation, through the eval-suite code."""
+
+    suite: str | None = field(default=None, metadata={"help": "Eval suite file (see docs/evaluation.md); unset = no periodic evaluation."})
+    metric: str | None = field(default=None, metadata={"help": "Metric the hacking watch follows (default: the suite's first)."})
+    limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N prompts of each eval (faster during training)."})
+
+
+@dataclass
+class WatchConfig:
+    """``[watch]``: the reward-hacking watch."""
+
+    max_source_share: float = field(default=0.8, metadata={"help": "Warn when one source's share of the total reward passes this (0-1)."})
+    min_reward_rise: float = field(default=0.0, metadata={"help": "Training-reward rise (vs the first evaluation) above which a falling validation metric is flagged."})
+    min_metric_drop: float = field(default=0.0, metadata={"help": "Validation-metric drop (vs the first evaluation) above which it counts as falling."})
+    window: int = field(default=10, metadata={"help": "Steps averaged for the training reward the watch compares."})
+
+
+@dataclass
+class PPORunConfig:
+    """A whole ``rlit train ppo`` config file."""
+
+    model: ModelConfig
+    data: DataConfig
+    reward: dict[str, Any] | str
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
+    source: str = "<dict>"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TABLES: dict[str, type] = {
+    "model": ModelConfig, "data": DataConfig, "generation": GenerationConfig, "ppo": PPOConfig,
+    "output": OutputConfig, "eval": EvalConfig, "watch": WatchConfig,
+}
+MODEL_FIELDS = ("policy", "reference", "value_model")  # a folder, a hub id or builtin:
+PATH_FIELDS = {"data": ("train", "validation"), "output": ("dir",), "eval": ("suite",)}
+
+
+def load_ppo_config(path: str | Path) -> PPORunConfig:
+    """Read a PPO config file; every error names the file and the key."""
+    p = Path(path)
+    return ppo_config_from_dict(read_toml(p), str(p), p.resolve().parent)
+
+
+def ppo_config_from_dict(data: dict[str, Any], where: str = "<config>", base: Path | None = None) -> PPORunConfig:
+    """Build the run config from parsed TOML; ``base`` resolves relative paths."""
+    known = set(TABLES) | {"reward", "reward_config"}
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: unknown table or key {key!r}{hint}; known: {', '.join(sorted(known))}")
+    tables: dict[str, Any] = {}
+    for name, cls in TABLES.items():
+        if name in ("model", "data") and name not in data:
+            raise ConfigError(f"{where}: missing table [{name}]")
+        raw = dict(data.get(name, {})) if isinstance(data.get(name, {}), dict) else data[name]
+        if isinstance(raw, dict) and base is not None:
+            _resolve_paths(raw, name, base)
+        tables[name] = build(cls, raw, f"{where}: [{name}]")
+    return PPORunConfig(reward=_reward_spec(data, where, base), source=where, **tables)
+
+
+def _resolve_paths(raw: dict[str, Any], table: str, base: Path) -> None:
+    """Relative paths resolve against the config's folder; model names only when that folder exists."""
+    for key, value in raw.items():
+        if not isinstance(value, str) or Path(value).is_absolute():
+            continue
+        if key in PATH_FIELDS.get(table, ()) or (table == "model" and key in MODEL_FIELDS and (base / value).exists()):
+            raw[key] = str((base / value).resolve())
+
+
+def _reward_spec(data: dict[str, Any], where: str, base: Path | None) -> dict[str, Any] | str:
+    """The composite reward's config: an inline ``[reward]`` table or a ``reward_config`` path."""
+    if "reward" in data and "reward_config" in data:
+        raise ConfigError(f"{where}: set either [reward] or reward_config, not both")
+    if "reward_config" in data:
+        value = data["reward_config"]
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: key 'reward_config' should be a path string")
+        path = Path(value)
+        if base is not None and not path.is_absolute():
+            path = base / path
+        if not path.is_file():
+            raise ConfigError(f"{where}: key 'reward_config': file not found: {path}")
+        return str(path)
+    if "reward" in data:
+        if not isinstance(data["reward"], dict):
+            raise ConfigError(f"{where}: [reward] should be a table (the reward config's format)")
+        return data["reward"]
+    raise ConfigError(f"{where}: no reward: add a [reward] table with [[reward.sources]] or reward_config = \"reward.toml\"")
+
+
+def config_reference() -> str:
+    """Markdown tables of every key with its default and help (docs/training-ppo.md holds its output)."""
+    lines = []
+    for name, cls in [*TABLES.items(), ("model.lora", LoraOptions)]:
+        lines += [f"### [{name}]", "", "| key | default | meaning |", "| --- | --- | --- |"]
+        helps = help_text(cls)
+        for f in dataclasses.fields(cls):
+            default = "required" if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING else repr(f.default)
+            lines.append(f"| `{f.name}` | `{default}` | {helps[f.name]} |")
+        lines.append("")
+    return "\n".join(lines)

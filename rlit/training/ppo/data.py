@@ -1,0 +1,73 @@
+"""Training prompts: JSONL rows, read once, served in a seeded shuffled order whose position is checkpointed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rlit.errors import DataError
+
+
+def read_prompt_rows(path: str | Path, prompt_column: str = "prompt") -> list[dict[str, Any]]:
+    """Rows of a prompts JSONL; each must have a string ``prompt_column``. Errors name file:line."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: prompts file not found")
+    rows = []
+    with p.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{p}:{n}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict) or not isinstance(row.get(prompt_column), str):
+                raise DataError(f"{p}:{n}: missing or non-string column {prompt_column!r}")
+            rows.append(row)
+    if not rows:
+        raise DataError(f"{p}: no prompt rows")
+    return rows
+
+
+class PromptStream:
+    """Endless batches over ``rows``: pass ``e`` uses permutation ``randperm(n, seed + e)``.
+
+    The whole state is one integer (``position``: rows served so far), so a resumed run serves
+    exactly the rows the uninterrupted run would have.
+    """
+
+    def __init__(self, rows: list[dict[str, Any]], seed: int, shuffle: bool = True, position: int = 0):
+        self.rows = rows
+        self.seed = seed
+        self.shuffle = shuffle
+        self.position = position
+        self._orders: dict[int, list[int]] = {}
+
+    def _order(self, epoch: int) -> list[int]:
+        if epoch not in self._orders:
+            import torch
+
+            n = len(self.rows)
+            if self.shuffle:
+                gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                self._orders = {epoch: torch.randperm(n, generator=gen).tolist()}
+            else:
+                self._orders = {epoch: list(range(n))}
+        return self._orders[epoch]
+
+    def next_batch(self, size: int, rank: int = 0, world: int = 1) -> list[dict[str, Any]]:
+        """The next ``size`` rows for process ``rank`` of ``world`` (each process gets its own rows)."""
+        total = size * world
+        picked = []
+        for i in range(self.position, self.position + total):
+            epoch, idx = divmod(i, len(self.rows))
+            picked.append(self.rows[self._order(epoch)[idx]])
+        self.position += total
+        return picked[rank::world]
+
+    def columns(self, batch: list[dict[str, Any]], prompt_column: str) -> dict[str, list[Any]]:
+        """Every column but the prompt, as lists (what reward sources receive as keywords)."""
+        keys = sorted({k for row in batch for k in row} - {prompt_column})
+        return {k: [row.get(k) for row in batch] for k in keys}

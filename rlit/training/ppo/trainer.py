@@ -1,0 +1,301 @@
+"""The PPO loop (thin): rollout -> reward -> advantages -> update -> log, checkpoint, evaluate, watch.
+
+Python use::
+
+    from rlit.training.ppo import train_ppo
+    summary = train_ppo("ppo.toml", resume=False)
+
+Runs under ``accelerate launch`` unchanged: each process samples its own share of every batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlit.errors import ConfigError
+from rlit.training.ppo import checkpoint as ckpt
+from rlit.training.ppo.advantages import AdaptiveKL, compute_advantages
+from rlit.training.ppo.config import PPORunConfig, load_ppo_config
+from rlit.training.ppo.data import PromptStream, read_prompt_rows
+from rlit.training.ppo.evalhook import run_eval
+from rlit.training.ppo.models import PPOModels, load_models
+from rlit.training.ppo.rollout import Rollout, generate_rollout, token_logprobs
+from rlit.training.ppo.steplog import StepLog, console_line
+from rlit.training.ppo.update import UpdateBatch, ppo_update
+from rlit.training.ppo.watch import HackingWatch
+
+
+def build_reward(spec: dict[str, Any] | str) -> Any:
+    """The composite reward of the config's ``[reward]`` table or ``reward_config`` file."""
+    from rlit.rewards.composite import CompositeReward
+
+    return CompositeReward.from_config(spec)
+
+
+def _seeded(seed: int, step: int, stream: int, device: torch.device) -> torch.Generator:
+    """An independent generator per (step, purpose, process): resumable without saved generator state."""
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step * 101 + stream)
+
+
+def _lr_lambda(cfg: PPORunConfig):
+    steps, warm, linear = cfg.ppo.steps, cfg.ppo.warmup_steps, cfg.ppo.lr_schedule == "linear"
+
+    def factor(i: int) -> float:
+        if warm and i < warm:
+            return (i + 1) / warm
+        return max(0.0, 1.0 - i / steps) if linear else 1.0
+
+    return factor
+
+
+class PPOTrainer:
+    """Holds the run's models, optimiser, data stream and logs; :meth:`train` runs the loop."""
+
+    def __init__(self, cfg: PPORunConfig, *, reward: Any = None, resume: bool = False, console: Any = None):
+        from accelerate import Accelerator
+        from rich.console import Console
+
+        self.cfg = cfg
+        self.console = console or Console()
+        torch.manual_seed(cfg.ppo.seed)
+        if cfg.ppo.deterministic:
+            torch.use_deterministic_algorithms(True)
+        self.acc = Accelerator(cpu=cfg.model.device == "cpu")
+        self.run_dir = Path(cfg.output.dir)
+        self.models: PPOModels = load_models(cfg.model, self.acc.device)
+        self.reward = reward if reward is not None else build_reward(cfg.reward)
+        self.stream = PromptStream(read_prompt_rows(cfg.data.train, cfg.data.prompt_column), cfg.ppo.seed, cfg.data.shuffle)
+        value_module = self.models.value_module()
+        self.params = [p for p in self.models.policy.parameters() if p.requires_grad] + list(value_module.parameters())
+        optimizer = torch.optim.AdamW(self.params, lr=cfg.ppo.learning_rate, weight_decay=cfg.ppo.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
+        self.policy, self.value_module, self.optimizer = self.acc.prepare(self.models.policy, value_module, optimizer)
+        self.kl = AdaptiveKL(cfg.ppo.kl_coef, cfg.ppo.target_kl, cfg.ppo.kl_horizon)
+        self.watch = HackingWatch(cfg.watch)
+        self.evals: list[dict[str, Any]] = []
+        self.step = 0
+        self._restore_or_start(resume)
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _restore_or_start(self, resume: bool) -> None:
+        latest = ckpt.latest_checkpoint(self.run_dir)
+        if latest is not None and not resume:
+            raise ConfigError(f"{self.run_dir} already holds checkpoints: pass --resume to continue, or set another [output] dir")
+        if resume and latest is not None:
+            state = ckpt.load_checkpoint(latest, policy=self._unwrapped(), value_module=self.acc.unwrap_model(self.value_module),
+                                         optimizer=self.optimizer, scheduler=self.scheduler)
+            self.step = state["step"]
+            self.stream.position = state["data_position"]
+            self.kl.value = state["kl_coef"]
+            self.evals = state.get("evals", [])
+            self.watch.load_state_dict(state.get("watch", {}))
+            if state.get("reward_state") is not None and hasattr(self.reward, "load_state_dict"):
+                self.reward.load_state_dict(state["reward_state"])
+            self.console.print(f"resuming from {latest} (step {self.step})")
+        elif resume:
+            self.console.print(f"no checkpoint under {self.run_dir}: starting from step 0")
+        self.log = StepLog(self.run_dir / "steps.jsonl", self.step if (resume and latest is not None) else None)
+        if self.acc.is_main_process:
+            (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1, default=str))
+
+    def _unwrapped(self) -> Any:
+        return self.acc.unwrap_model(self.policy)
+
+    # -- one step -----------------------------------------------------------------------------
+    def _rollout(self, rows: list[dict[str, Any]]) -> Rollout:
+        g, d = self.cfg.generation, self.cfg.data
+        return generate_rollout(
+            self._unwrapped(), self.models.tokenizer, [r[d.prompt_column] for r in rows], chat_template=d.chat_template,
+            max_prompt_tokens=d.max_prompt_tokens, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
+            top_p=g.top_p, generator=_seeded(self.cfg.ppo.seed, self.step, 2 * self.acc.process_index, self.acc.device),
+            device=self.acc.device,
+        )
+
+    def _score(self, roll: Rollout, rows: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """(scores with the missing-EOS penalty, rows that got a score, the composite's result)."""
+        result = self.reward.score_batch(roll.prompts, roll.completions, **self.stream.columns(rows, self.cfg.data.prompt_column))
+        total = torch.tensor([float("nan") if v is None else float(v) for v in result.total], device=self.acc.device)
+        scored = ~torch.isnan(total)
+        scores = torch.nan_to_num(total, nan=0.0)
+        if self.cfg.generation.missing_eos_penalty is not None:
+            scores = scores - self.cfg.generation.missing_eos_penalty * (~roll.has_eos).float()
+        return scores, scored, result
+
+    @torch.no_grad()
+    def _old_values_and_ref(self, roll: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, attn, r = roll.input_ids, roll.attention_mask, roll.response_ids.shape[1]
+        temp = self.cfg.generation.temperature
+        with self.models.reference_model(self._unwrapped()) as ref:
+            ref_logp, _, _ = token_logprobs(ref, ids, attn, r, temp)
+        if self.models.value_head is not None:
+            _, _, values = token_logprobs(self._unwrapped(), ids, attn, r, temp, self.acc.unwrap_model(self.value_module))
+        else:
+            values = self.acc.unwrap_model(self.value_module)(ids, attn, r)
+        return ref_logp, values
+
+    def train_step(self) -> dict[str, Any]:
+        p = self.cfg.ppo
+        times: dict[str, float] = {}
+        t0 = tick = time.perf_counter()
+        rows = self.stream.next_batch(p.batch_size, self.acc.process_index, self.acc.num_processes)
+        roll = self._rollout(rows)
+        times["rollout"], tick = time.perf_counter() - tick, time.perf_counter()
+        scores, scored, result = self._score(roll, rows)
+        times["scoring"], tick = time.perf_counter() - tick, time.perf_counter()
+        ref_logp, values = self._old_values_and_ref(roll)
+        learn_mask = roll.response_mask & scored[:, None]
+        adv = compute_advantages(scores, roll.logprobs, ref_logp, values, learn_mask, kl_coef=self.kl.value,
+                                 kl_estimator=p.kl_estimator, gamma=p.gamma, lam=p.lam, whiten_rewards=p.whiten_rewards)
+        times["advantages"], tick = time.perf_counter() - tick, time.perf_counter()
+        batch = UpdateBatch(roll.input_ids, roll.attention_mask, learn_mask, roll.logprobs, values, adv.advantages, adv.returns)
+        stats = ppo_update(
+            batch, policy=self.policy, critic=self.value_module if self.models.value_head is None else None,
+            value_head=self.value_module if self.models.value_head is not None else None, optimizer=self.optimizer,
+            accelerator=self.acc, params=self.params, ppo_epochs=p.ppo_epochs, mini_batches=p.mini_batches,
+            cliprange=p.cliprange, cliprange_value=p.cliprange_value, vf_coef=p.vf_coef,
+            temperature=self.cfg.generation.temperature, max_grad_norm=p.max_grad_norm,
+            generator=_seeded(p.seed, self.step, 2 * self.acc.process_index + 1, torch.device("cpu")),
+        )
+        self.scheduler.step()
+        times["update"] = time.perf_counter() - tick
+        times["step"] = time.perf_counter() - t0
+        kl_sum = float((adv.kl * learn_mask).sum(1).mean())
+        record = self._record(roll, scores, scored, result, adv, stats, times, kl_sum)
+        if p.adaptive_kl:
+            self.kl.update(kl_sum, p.batch_size * self.acc.num_processes)
+        return record
+
+    def _record(self, roll: Rollout, scores, scored, result, adv, stats, times, kl_sum) -> dict[str, Any]:
+        totals = [v for v in result.total if v is not None and not math.isnan(v)]
+        n_tokens = int(roll.response_mask.sum())
+        rec: dict[str, Any] = {
+            "step": self.step,
+            "reward/total": sum(totals) / len(totals) if totals else None,
+            "reward/score": float(scores[scored].mean()) if bool(scored.any()) else None,
+            "reward/unscored": int((~scored).sum()),
+            "reward/sources": {n: {"mean": s.get("mean"), "share": s.get("share"), "weight": s.get("weight")} for n, s in result.stats.items()},
+            "objective/kl": kl_sum, "objective/kl_coef": self.kl.value,
+            "objective/non_score_reward": float((-self.kl.value * adv.kl).sum(1).mean()),
+            **{k: round(v, 6) if isinstance(v, float) else v for k, v in stats.items()},
+            "response/length": n_tokens / roll.response_ids.shape[0],
+            "response/eos_rate": float(roll.has_eos.float().mean()),
+            "lr": self.scheduler.get_last_lr()[0],
+            "data_position": self.stream.position,
+            "tokens_per_s": n_tokens / times["step"],
+            **{f"time/{k}": round(v, 4) for k, v in times.items()},
+        }
+        if self.cfg.output.log_samples:
+            rec["samples"] = [{"prompt": pr, "completion": c} for pr, c in list(zip(roll.prompts, roll.completions))[: self.cfg.output.log_samples]]
+        return rec
+
+    # -- the loop -----------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        reward_state = self.reward.state_dict() if hasattr(self.reward, "state_dict") else None
+        return {"data_position": self.stream.position, "kl_coef": self.kl.value, "reward_state": reward_state,
+                "watch": self.watch.state_dict(), "evals": self.evals}
+
+    def _save(self) -> None:
+        if self.acc.is_main_process:
+            ckpt.save_checkpoint(self.run_dir, self.step, policy=self._unwrapped(), tokenizer=self.models.tokenizer,
+                                 value_module=self.acc.unwrap_model(self.value_module), optimizer=self.optimizer,
+                                 scheduler=self.scheduler, state=self._state(), keep=self.cfg.output.keep_checkpoints)
+        self.acc.wait_for_everyone()
+
+    def _evaluate(self, out: Any) -> dict[str, Any] | None:
+        if not self.acc.is_main_process:
+            return None
+        res = run_eval(self.cfg.eval, self._unwrapped(), self.models.tokenizer)
+        if res is None:
+            return None
+        res["step"] = self.step
+        self.evals.append(res)
+        for w in self.watch.on_eval(self.step, res["metric"], res["value"], res["higher_is_better"]):
+            out.print(f"[bold yellow]reward-hacking watch:[/] {w}")
+            res.setdefault("warnings", []).append(w)
+        out.print(f"eval at step {self.step}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in res["values"].items()))
+        return res
+
+    def train(self) -> dict[str, Any]:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        o = self.cfg.output
+        wants_eval = bool(self.cfg.eval.suite) and o.eval_every > 0
+        with Progress(TextColumn("ppo"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=self.console,
+                      disable=not self.acc.is_main_process) as bar:
+            task = bar.add_task("ppo", total=self.cfg.ppo.steps, completed=self.step)
+            if wants_eval and self.step == 0:
+                self._evaluate(bar.console)
+            while self.step < self.cfg.ppo.steps:
+                self.step += 1
+                rec = self.train_step()
+                if wants_eval and (self.step % o.eval_every == 0 or self.step == self.cfg.ppo.steps):
+                    rec["eval"] = self._evaluate(bar.console)
+                shares = {n: s["share"] for n, s in rec["reward/sources"].items()}
+                warnings = self.watch.on_step(self.step, rec["reward/total"], shares)
+                rec["watch"] = warnings + ((rec.get("eval") or {}).get("warnings") or [])
+                if self.acc.is_main_process:
+                    self.log.write(rec)
+                    bar.console.print(console_line(rec), highlight=False)
+                    for w in self.watch.new_console_warnings(warnings, shares):
+                        bar.console.print(f"[bold yellow]reward-hacking watch:[/] {w}")
+                bar.update(task, completed=self.step)
+                if (o.save_every and self.step % o.save_every == 0) or self.step == self.cfg.ppo.steps:
+                    self._save()
+        return self._finish()
+
+    def _finish(self) -> dict[str, Any]:
+        from rlit.training.ppo.steplog import read_steps
+
+        summary: dict[str, Any] = {"steps": self.step, "run_dir": str(self.run_dir)}
+        if not self.acc.is_main_process:
+            return summary
+        final = self.run_dir / "final"
+        model = self._unwrapped()
+        if self.models.uses_lora:
+            model = model.merge_and_unload()
+        model.save_pretrained(final)
+        self.models.tokenizer.save_pretrained(final)
+        steps = read_steps(self.run_dir / "steps.jsonl")
+        rewards = [s["reward/total"] for s in steps if s.get("reward/total") is not None]
+        w = self.cfg.watch.window
+        summary.update({
+            "final_model": str(final),
+            "reward_first": sum(rewards[:w]) / len(rewards[:w]) if rewards else None,
+            "reward_last": sum(rewards[-w:]) / len(rewards[-w:]) if rewards else None,
+            "evals": [{k: e[k] for k in ("step", "values", "verdict")} for e in self.evals],
+            "watch": self.watch.summary(),
+            "median_step_s": sorted(s["time/step"] for s in steps)[len(steps) // 2] if steps else None,
+        })
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        self._print_report(summary)
+        return summary
+
+    def _print_report(self, summary: dict[str, Any]) -> None:
+        c = self.console
+        c.print(f"[bold]PPO done[/]: {summary['steps']} steps; reward (mean of first/last {self.cfg.watch.window} steps) "
+                f"{_f(summary['reward_first'])} -> {_f(summary['reward_last'])}; model saved to {summary['final_model']}")
+        for e in summary["evals"]:
+            c.print(f"  eval step {e['step']}: {e['values']} ({e['verdict']})")
+        watch = summary["watch"]
+        if watch["warnings"]:
+            c.print(f"[bold yellow]reward-hacking watch: {watch['n_warnings']} warning(s)[/]")
+            for w in watch["warnings"]:
+                c.print(f"  steps {w['first_step']}-{w['last_step']} ({w['count']}x): {w['message']}")
+        else:
+            c.print("reward-hacking watch: no warnings")
+
+
+def _f(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def train_ppo(config: PPORunConfig | str | Path, *, resume: bool = False, reward: Any = None, console: Any = None) -> dict[str, Any]:
+    """Run (or resume) a PPO training from a config object or TOML path; returns the summary."""
+    cfg = config if isinstance(config, PPORunConfig) else load_ppo_config(config)
+    return PPOTrainer(cfg, reward=reward, resume=resume, console=console).train()

@@ -1,0 +1,66 @@
+"""The PPO update: ``ppo_epochs`` passes over a rollout batch in shuffled minibatches, one
+optimiser step per minibatch, loss = policy loss + vf_coef * value loss, gradients clipped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from rlit.training.ppo.losses import entropy, policy_loss, value_loss
+from rlit.training.ppo.rollout import token_logprobs
+
+
+@dataclass
+class UpdateBatch:
+    """The tensors one update needs, all [B, ...] on the training device."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    response_mask: torch.Tensor  # [B, R] 0/1: tokens that get a learning signal
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+    def select(self, idx: torch.Tensor) -> "UpdateBatch":
+        return UpdateBatch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+
+def ppo_update(
+    batch: UpdateBatch, *, policy: Any, critic: Any, value_head: Any, optimizer: Any, accelerator: Any,
+    params: list[torch.nn.Parameter], ppo_epochs: int, mini_batches: int, cliprange: float,
+    cliprange_value: float, vf_coef: float, temperature: float, max_grad_norm: float | None,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """Run the epochs; returns the mean of each diagnostic over all minibatch steps."""
+    size = batch.input_ids.shape[0]
+    mb = size // mini_batches
+    response_len = batch.response_mask.shape[1]
+    sums: dict[str, float] = {}
+    count = 0
+    for _ in range(ppo_epochs):
+        order = torch.randperm(size, generator=generator).to(batch.input_ids.device)
+        for start in range(0, size, mb):
+            part = batch.select(order[start : start + mb])
+            mask = part.response_mask
+            new_logp, logits, shared_values = token_logprobs(policy, part.input_ids, part.attention_mask, response_len, temperature, value_head)
+            new_values = shared_values if shared_values is not None else critic(part.input_ids, part.attention_mask, response_len)
+            pg_loss, pg_clipfrac, approx_kl = policy_loss(new_logp, part.logprobs, part.advantages, mask, cliprange)
+            vf_loss, vf_clipfrac = value_loss(new_values, part.values, part.returns, mask, cliprange_value)
+            loss = pg_loss + vf_coef * vf_loss
+            optimizer.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            grad_norm = accelerator.clip_grad_norm_(params, max_grad_norm) if max_grad_norm else None
+            optimizer.step()
+            stats = {
+                "loss/policy": pg_loss, "loss/value": vf_loss, "policy/clipfrac": pg_clipfrac,
+                "value/clipfrac": vf_clipfrac, "policy/approx_kl": approx_kl, "policy/entropy": entropy(logits.detach(), mask),
+            }
+            if grad_norm is not None:
+                stats["grad_norm"] = grad_norm
+            for key, value in stats.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            count += 1
+    return {k: v / count for k, v in sums.items()}
