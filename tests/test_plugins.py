@@ -245,3 +245,17 @@ def test_duplicate_names_across_distributions_name_both(site, tmp_path):
     scored = rlit_cli(site, "score", "--config", str(REPO / "examples" / "reward-example.toml"), "--input", str(rows), allow="example,dup")
     assert scored.returncode == 2
     assert "registered twice" in scored.stderr and "(rlit-example)" in scored.stderr and "(rlit-dup)" in scored.stderr
+
+
+def test_plugin_guide_example_works_as_written(temp_plugin):
+    # The guide's example is the public contract third parties copy: run it exactly as printed.
+    import types
+
+    guide = (REPO / "docs" / "plugin-guide.md").read_text()
+    code = guide.split("## 3. The source")[1].split("```python\n")[1].split("```")[0]
+    module = types.ModuleType("rlit_shout_from_guide")
+    exec(compile(code, "docs/plugin-guide.md", "exec"), module.__dict__)
+    reg = temp_plugin(module, "shout-guide")
+    source = reg.source_class("shout-penalty")(min_len=3)
+    assert source.score(["p"] * 3, ["hello", "HELLO", "ok"]) == [1.0, 0.0, None]
+    assert [o.name for o in reg.source_class("shout-penalty").options()] == ["min_len"]
