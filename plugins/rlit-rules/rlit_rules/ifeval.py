@@ -13,7 +13,6 @@ import rlit
 from rlit.errors import ConfigError, DataError
 from rlit.rewards.source import as_text
 
-from rlit_rules.punkt import ensure_punkt_tab
 
 MODES = ("strict", "loose")
 REWARDS = ("all", "fraction")
@@ -42,10 +41,7 @@ class IFEvalSource(rlit.RewardSource):
             raise ConfigError(f"ifeval: option 'workers' must be a positive integer, got {workers!r}")
         if not isinstance(parallel_min_rows, int) or parallel_min_rows < 1:
             raise ConfigError(f"ifeval: option 'parallel_min_rows' must be a positive integer, got {parallel_min_rows!r}")
-        ensure_punkt_tab()  # before lm-eval's IFEval import, which would try a download
-        from rlit_rules import ifeval_checkers
-
-        self._checkers = ifeval_checkers
+        _checkers()  # fails here, with the install line, if NLTK's punkt_tab is missing
         self.mode = mode
         self.reward = reward
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
@@ -84,7 +80,7 @@ class IFEvalSource(rlit.RewardSource):
         payload = []
         for row, (ids, completion) in enumerate(zip(ids_column, completions)):
             kwargs = kwargs_column[row] if kwargs_column is not None else None
-            ids, kwargs = self._checkers.parse_row(row, ids, kwargs)
+            ids, kwargs = _checkers().parse_row(row, ids, kwargs)
             kwargs_json = tuple(json.dumps(k, sort_keys=True) for k in kwargs)
             payload.append((tuple(ids), kwargs_json, as_text(completion)))
         return payload
@@ -104,16 +100,16 @@ class IFEvalSource(rlit.RewardSource):
     def _follow(self, rows: list[tuple]) -> list[list[bool]]:
         loose = self.mode == "loose"
         if self.workers == 1 or len(rows) < self.parallel_min_rows:
-            return self._checkers.follow_rows(rows, loose)
+            return _checkers().follow_rows(rows, loose)
         # Several chunks per worker so that a slow chunk (long texts) does not idle the others.
         size = max(8, -(-len(rows) // (self.workers * 8)))
         chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
-        results = self._executor().map(self._checkers.follow_rows, chunks, [loose] * len(chunks))
+        results = self._executor().map(_checkers().follow_rows, chunks, [loose] * len(chunks))
         return [verdicts for chunk in results for verdicts in chunk]
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._checkers.warm_up()  # load once here, so that forked workers share the data
+            _checkers().warm_up()  # load once here, so that forked workers share the data
             # fork on Linux: workers inherit the imported checkers instead of re-importing
             # lm-eval (~3 s each); elsewhere fork is unsafe or missing, so spawn.
             method = "fork" if sys.platform.startswith("linux") else "spawn"
@@ -128,13 +124,22 @@ class IFEvalSource(rlit.RewardSource):
             self._pool.shutdown()
             self._pool = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_pool": None}  # copies and pickles start their own pool
+
     def __del__(self) -> None:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=False)
 
 
+def _checkers():
+    """The checker module, imported on first use: importing it checks for punkt_tab first."""
+    from rlit_rules import ifeval_checkers
+
+    return ifeval_checkers
+
+
 def _init_worker() -> None:
-    """Set up a worker process (a no-op when forked; needed under spawn)."""
-    ensure_punkt_tab()
-    from rlit_rules import ifeval_checkers  # noqa: F401  (seeds langdetect)
+    """Set up a worker process (a no-op when forked; under spawn it imports the checkers)."""
+    _checkers()

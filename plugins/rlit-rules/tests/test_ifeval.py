@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import subprocess
@@ -178,6 +179,8 @@ def test_worker_pool_gives_the_same_verdicts(strict):
     try:
         assert score(pooled, texts, ids, kwargs) == score(strict, texts, ids, kwargs) == [1.0] * 25 + [0.0] * 25
         assert pooled._pool is not None  # the batch really went through worker processes
+        copied = copy.deepcopy(pooled)  # e.g. a trainer copying its reward functions
+        assert copied._pool is None and score(copied, texts[:2], ids[:2], kwargs[:2]) == [1.0, 1.0]
     finally:
         pooled.close()
 
