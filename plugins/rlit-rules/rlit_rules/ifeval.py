@@ -7,10 +7,11 @@ import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import rlit
-from rlit.errors import ConfigError, DataError
+from rlit.errors import ConfigError, DataError, SourceError
 from rlit.rewards.source import as_text
 
 
@@ -104,7 +105,11 @@ class IFEvalSource(rlit.RewardSource):
         # Several chunks per worker so that a slow chunk (long texts) does not idle the others.
         size = max(8, -(-len(rows) // (self.workers * 8)))
         chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
-        results = self._executor().map(_checkers().follow_rows, chunks, [loose] * len(chunks))
+        try:
+            results = list(self._executor().map(_checkers().follow_rows, chunks, [loose] * len(chunks)))
+        except BrokenProcessPool as exc:
+            self._pool = None  # the next batch starts a fresh pool
+            raise SourceError(self.name, f"a worker process died ({exc}); set workers = 1 to score in-process") from exc
         return [verdicts for chunk in results for verdicts in chunk]
 
     def _executor(self) -> ProcessPoolExecutor:

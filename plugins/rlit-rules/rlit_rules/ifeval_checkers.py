@@ -16,6 +16,7 @@ import difflib
 import functools
 import inspect
 import json
+import threading
 from typing import Any
 
 from rlit.errors import DataError
@@ -40,6 +41,9 @@ STR_ARGS = frozenset({
     "prompt_to_repeat", "end_phrase", "letter", "let_relation", "capital_relation",
 })
 LIST_ARGS = frozenset({"keywords", "forbidden_words"})
+
+
+_BUILD_LOCK = threading.Lock()
 
 
 class _RandomDraw(Exception):
@@ -138,6 +142,11 @@ def build_checker(instruction_id: str, kwargs_json: str) -> Any:
     """
     kwargs = json.loads(kwargs_json)
     checker = INSTRUCTION_DICT[instruction_id](instruction_id)
+    with _BUILD_LOCK:  # the swap is process-wide: one build at a time
+        return _build_without_random(checker, kwargs)
+
+
+def _build_without_random(checker: Any, kwargs: dict[str, Any]) -> Any:
     saved = instructions.random, instructions_util.random
     instructions.random = instructions_util.random = _NoRandom()
     try:
