@@ -28,8 +28,8 @@ def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print JS
         _print_json(data)
         return
     table = Table("plugin", "distribution", "version", "hooks", "registers")
-    for p in reg.plugins.values():
-        registers = ", ".join([*p.rewards, *(f"{s}: (prompts)" for s in p.prompt_sets)])
+    for p in sorted(reg.plugins.values(), key=lambda p: p.name):
+        registers = ", ".join([*p.rewards, *(f"prompt set {s}" for s in p.prompt_sets)])
         table.add_row(p.name, p.distribution or "-", p.version or "-", ", ".join(p.hooks), registers)
     console.print(table)
     _print_failures(reg.failures)

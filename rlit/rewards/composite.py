@@ -77,11 +77,14 @@ class CompositeReward:
         self.last_result: RewardResult | None = None
 
     @classmethod
-    def from_config(cls, config: str | Path | dict | RewardConfig, registry: Any = None) -> "CompositeReward":
-        """Build from a TOML path, dict or ``RewardConfig``; sources come from the plugin registry."""
+    def from_config(cls, config: str | Path | dict | RewardConfig, registry: Any = None, origin: str | None = None) -> "CompositeReward":
+        """Build from a TOML path, dict or ``RewardConfig``; sources come from the plugin registry.
+
+        ``origin`` names a dict config in error messages (e.g. ``"ppo.toml: [reward]"``).
+        """
         from rlit.plugins import get_registry
 
-        cfg = load_reward_config(config)
+        cfg = load_reward_config(config, origin=origin)
         registry = registry or get_registry()
         entries = []
         for i, sc in enumerate(cfg.sources):
