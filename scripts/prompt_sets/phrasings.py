@@ -22,8 +22,8 @@ PHRASINGS: dict[str, dict[str, list]] = {
         "train": [
             _rel('Use the word "{keyword}" at least {frequency} times.',
                  'Use the word "{keyword}" fewer than {frequency} times.'),
-            _rel("The word {keyword} should appear at least {frequency} times in your reply.",
-                 "The word {keyword} should appear less than {frequency} times in your reply."),
+            _rel("Your reply needs the word {keyword} at least {frequency} times.",
+                 "Keep the word {keyword} to fewer than {frequency} uses in your reply."),
         ],
         "validation": [_rel("Mention {keyword} at least {frequency} times.",
                             "Mention {keyword} fewer than {frequency} times.")],
@@ -37,8 +37,8 @@ PHRASINGS: dict[str, dict[str, list]] = {
     },
     "keywords:letter_frequency": {
         "train": [
-            _rel("The letter {letter} should appear at least {let_frequency} times.",
-                 "The letter {letter} should appear fewer than {let_frequency} times."),
+            _rel("Let the letter {letter} appear {let_frequency} times or more.",
+                 "Let the letter {letter} appear fewer than {let_frequency} times."),
             _rel("Include the letter '{letter}' at least {let_frequency} times.",
                  "Use the letter '{letter}' less than {let_frequency} times."),
         ],
@@ -48,7 +48,7 @@ PHRASINGS: dict[str, dict[str, list]] = {
                       "Your text must have fewer than {let_frequency} occurrences of the letter {letter}.")],
     },
     "language:response_language": {
-        "train": ["Respond only in {lang}; no other language is allowed.",
+        "train": ["Respond only in {lang}.",
                   "Write your entire answer in {lang}."],
         "validation": ["Your whole reply must be written in {lang}."],
         "test": ["Use {lang} and only {lang} for the response."],
@@ -56,8 +56,8 @@ PHRASINGS: dict[str, dict[str, list]] = {
     "length_constraints:number_sentences": {
         "train": [
             _rel("Write at least {num_sentences} sentences.", "Use fewer than {num_sentences} sentences."),
-            _rel("Your reply should contain at least {num_sentences} sentences.",
-                 "Your reply should contain less than {num_sentences} sentences."),
+            _rel("Make your reply {num_sentences} sentences or longer.",
+                 "Make your reply shorter than {num_sentences} sentences."),
         ],
         "validation": [_rel("Answer in no fewer than {num_sentences} sentences.",
                             "Answer in under {num_sentences} sentences.")],
@@ -68,11 +68,11 @@ PHRASINGS: dict[str, dict[str, list]] = {
         "train": ["Write exactly {num_paragraphs} paragraphs separated by the markdown divider ***.",
                   "Your answer should have {num_paragraphs} paragraphs with *** between paragraphs."],
         "validation": ["Split the reply into {num_paragraphs} paragraphs and put the divider *** between them."],
-        "test": ["Organize the text as {num_paragraphs} paragraphs divided by the markdown divider: ***"],
+        "test": ["Organize the text as {num_paragraphs} paragraphs with a *** line between consecutive paragraphs."],
     },
     "length_constraints:number_words": {
         "train": [
-            _rel("Answer with at least {num_words} words.", "Answer with less than {num_words} words."),
+            _rel("Reply using at least {num_words} words.", "Reply using fewer than {num_words} words."),
             _rel("Use at least {num_words} words.", "Keep your answer under {num_words} words."),
         ],
         "validation": [_rel("Write no fewer than {num_words} words.", "Write fewer than {num_words} words.")],
@@ -83,8 +83,8 @@ PHRASINGS: dict[str, dict[str, list]] = {
         "train": [
             "Write {num_paragraphs} paragraphs separated by blank lines (two new lines). "
             "Paragraph {nth_paragraph} must begin with the word {first_word}.",
-            'There should be {num_paragraphs} paragraphs separated by two newlines; start paragraph '
-            'number {nth_paragraph} with the word "{first_word}".',
+            'Your answer needs {num_paragraphs} paragraphs with a blank line between each; paragraph '
+            'number {nth_paragraph} starts with the word "{first_word}".',
         ],
         "validation": ["Give {num_paragraphs} paragraphs split by empty lines and open paragraph "
                        "{nth_paragraph} with the word {first_word}."],
@@ -92,20 +92,20 @@ PHRASINGS: dict[str, dict[str, list]] = {
                  "paragraph {nth_paragraph} should be {first_word}."],
     },
     "detectable_content:number_placeholders": {
-        "train": ["Include at least {num_placeholders} placeholders in square brackets such as [name].",
+        "train": ["Use at least {num_placeholders} square-bracket placeholders such as [name].",
                   "Leave at least {num_placeholders} placeholders like [location] for details to fill in."],
         "validation": ["Add at least {num_placeholders} bracketed placeholders, for example [date]."],
         "test": ["Put in no fewer than {num_placeholders} placeholders written in square brackets like [company]."],
     },
     "detectable_content:postscript": {
-        "train": ["At the end add a postscript starting with {postscript_marker}",
+        "train": ["End with a postscript marked {postscript_marker}",
                   "Finish with a postscript that begins with {postscript_marker}"],
         "validation": ["Add a note at the very end that starts with {postscript_marker}"],
         "test": ["Close with a postscript introduced by {postscript_marker}"],
     },
     "detectable_format:number_bullet_lists": {
         "train": ["Include exactly {num_bullets} bullet points using markdown, like:\n* First point\n* Second point",
-                  "Your answer must have exactly {num_bullets} bullet points formatted with an asterisk (*)."],
+                  "Format part of the answer as a list of exactly {num_bullets} bullet points, each starting with an asterisk (*)."],
         "validation": ["Use exactly {num_bullets} markdown bullet points (* item)."],
         "test": ["Give exactly {num_bullets} bullets in markdown format such as * this."],
     },
@@ -116,14 +116,14 @@ PHRASINGS: dict[str, dict[str, list]] = {
         "test": ['Pick one response among "My answer is yes.", "My answer is no." and "My answer is maybe."'],
     },
     "detectable_format:number_highlighted_sections": {
-        "train": ["Highlight at least {num_highlights} sections with markdown, i.e. *highlighted section*.",
+        "train": ["Highlight {num_highlights} or more sections with markdown asterisks, like *a highlighted part*.",
                   "Emphasize at least {num_highlights} parts of your answer using markdown like *this part*."],
         "validation": ["Mark at least {num_highlights} phrases as highlighted with single asterisks, e.g. *important*."],
         "test": ["Use markdown to highlight no fewer than {num_highlights} sections, for example *key idea*."],
     },
     "detectable_format:multiple_sections": {
-        "train": ["Your response must have {num_sections} sections. Mark the beginning of each section with "
-                  "{section_spliter} X, such as {section_spliter} 1.",
+        "train": ["Split your response into {num_sections} sections and start each one with {section_spliter} X "
+                  "(for example {section_spliter} 1).",
                   "Divide the answer into {num_sections} sections labelled {section_spliter} 1, "
                   "{section_spliter} 2 and so on."],
         "validation": ["Organize the reply into {num_sections} parts, each starting with {section_spliter} "
@@ -132,33 +132,33 @@ PHRASINGS: dict[str, dict[str, list]] = {
                  "where N is the section number."],
     },
     "detectable_format:json_format": {
-        "train": ["Wrap your entire output in JSON format.",
+        "train": ["Give the full output as JSON.",
                   "Return the whole answer as valid JSON; you may use markdown code fences."],
         "validation": ["Format the complete response as a JSON object."],
         "test": ["Provide your entire reply in JSON."],
     },
     "detectable_format:title": {
-        "train": ["Give your answer a title wrapped in double angular brackets, such as <<my title>>.",
+        "train": ["Put a title at the top, wrapped in double angular brackets like <<my title>>.",
                   "Include a title in double angle brackets like <<a day out>>."],
         "validation": ["Start with a title inside double angular brackets, e.g. <<the title>>."],
         "test": ["Add a title enclosed in double angle brackets, for example <<an example title>>."],
     },
     "combination:two_responses": {
-        "train": ["Give two different responses separated by six asterisks: ******.",
+        "train": ["Write two different answers and put six asterisks (******) between them.",
                   "Provide two distinct answers and separate them with ******."],
         "validation": ["Write two different versions separated only by ******."],
-        "test": ["Offer two alternative responses divided by 6 asterisk symbols: ******."],
+        "test": ["Offer two alternative responses with a line of six asterisks (******) between them."],
     },
     "combination:repeat_prompt": {
-        "train": ["First repeat the request word for word without change and then give your answer "
-                  "(say nothing before the repeated request; the request to repeat does not include this sentence).",
+        "train": ["Repeat the request above word for word before you answer it (nothing may come before the "
+                  "repeated request, and this sentence is not part of the request).",
                   "Before answering copy the request above exactly as written and then respond. "
                   "Do not include this sentence in the copy."],
         "validation": ["Begin by restating the request verbatim (excluding this sentence) and then answer it."],
         "test": ["Start your reply by repeating the request word for word (leave out this sentence) and then answer."],
     },
     "startend:end_checker": {
-        "train": ['Finish your response with this exact phrase: "{end_phrase}" No other words should follow it.',
+        "train": ['Your final words must be exactly "{end_phrase}" with nothing following.',
                   'End your answer with the exact phrase "{end_phrase}" and nothing after it.'],
         "validation": ['Conclude with exactly "{end_phrase}" as the final words.'],
         "test": ['The very last words of your reply must be "{end_phrase}"'],
@@ -167,8 +167,8 @@ PHRASINGS: dict[str, dict[str, list]] = {
         "train": [
             _rel("Use words in ALL CAPITAL letters at least {capital_frequency} times.",
                  "Use words in all capital letters fewer than {capital_frequency} times."),
-            _rel("In your response fully capitalized words should appear at least {capital_frequency} times.",
-                 "In your response fully capitalized words should appear less than {capital_frequency} times."),
+            _rel("Put at least {capital_frequency} fully capitalized words in your reply.",
+                 "Put fewer than {capital_frequency} fully capitalized words in your reply."),
         ],
         "validation": [_rel("Include at least {capital_frequency} words written entirely in capitals.",
                             "Include fewer than {capital_frequency} words written entirely in capitals.")],
@@ -176,13 +176,13 @@ PHRASINGS: dict[str, dict[str, list]] = {
                       "Write fewer than {capital_frequency} words in all caps.")],
     },
     "change_case:english_capital": {
-        "train": ["Your entire response should be in English and in all capital letters.",
+        "train": ["Make the whole response English and fully uppercase.",
                   "Write everything in English using only CAPITAL LETTERS."],
         "validation": ["Reply in English, in uppercase letters only."],
         "test": ["Answer in English with every letter capitalized."],
     },
     "change_case:english_lowercase": {
-        "train": ["Your entire response should be in English and in lowercase letters only; no capitals allowed.",
+        "train": ["Keep the whole reply in English with lowercase letters only; capitals are not allowed.",
                   "Write the whole answer in English using only lowercase letters."],
         "validation": ["Respond in English, all in lowercase, with no capital letters at all."],
         "test": ["Keep your entire English reply in lowercase letters."],
@@ -193,9 +193,9 @@ PHRASINGS: dict[str, dict[str, list]] = {
         "test": ["Refrain from using commas anywhere."],
     },
     "startend:quotation": {
-        "train": ["Wrap your entire response in double quotation marks.", "Put the whole answer inside double quotes."],
+        "train": ["Place your full response between double quotation marks.", "Put the whole answer inside double quotes."],
         "validation": ["Enclose the full reply in double quotation marks."],
-        "test": ["Surround your entire response with double quotes."],
+        "test": ["Surround everything you write with double quotes."],
     },
 }
 

@@ -165,9 +165,9 @@ FIRST_WORDS = [
 ]
 
 END_PHRASES = [
-    "Is there anything else I can help with?", "Let me know if you have other questions.",
+    "Is there anything more you would like to know?", "Let me know if you have other questions.",
     "Thanks for reading.", "That is all for today.", "Hope this helps!", "See you next time.",
-    "Any other questions?", "Happy exploring!", "Until next time.", "Have a lovely day.",
+    "Any further questions?", "Happy exploring!", "Until next time.", "Have a lovely day.",
 ]
 
 # Languages whose sentences we wrote ourselves (responder/languages.py); names as lm-eval has them.
