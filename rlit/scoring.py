@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from rlit.errors import DataError
 from rlit.rewards.composite import CompositeReward, RewardResult
-from rlit.rewards.source import as_text
+from rlit.rewards.source import as_text, prompt_text
 
 Row = tuple[int, dict[str, Any]]  # (line number, parsed object)
 
@@ -74,7 +74,7 @@ def batch_columns(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], dic
     """Prompts, completions and the other columns (a row without a column gives None there)."""
     names = sorted({k for r in rows for k in r} - {"prompt", "completion"})
     columns = {k: [r.get(k) for r in rows] for k in names}
-    return [as_text(r["prompt"]) for r in rows], [as_text(r["completion"]) for r in rows], columns
+    return [prompt_text(r["prompt"]) for r in rows], [as_text(r["completion"]) for r in rows], columns
 
 
 @dataclass
@@ -176,6 +176,8 @@ def score_jsonl(reward: CompositeReward, input_path: str | Path, output_path: st
     def on_bytes(n: int) -> None:
         progress["bytes"] += n
 
+    if output_path:
+        Path(output_path).parent.mkdir(parents=True, exist_ok=True)
     out = open(output_path, "a" if resume else "w", encoding="utf-8") if output_path else None
     try:
         for batch in read_batches(input_path, batch_size, reward.required_columns, summary.skipped, on_bytes):

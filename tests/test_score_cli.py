@@ -192,3 +192,13 @@ def test_rewards_and_plugins_list_json(cli):
     assert plugins["score-test"]["rewards"] == ["t-echo-len", "t-matches-ref", "t-explodes"]
     code, stdout, _ = cli("rewards")
     assert code == 0 and "t-matches-ref" in stdout and "case_sensitive" in stdout
+
+
+def test_conversational_rows_and_nested_output_folder(cli, tmp_path, config):
+    chat = {"prompt": [{"role": "system", "content": "terse"}, {"role": "user", "content": "yes?"}],
+            "completion": [{"role": "assistant", "content": "YES"}], "ref": "yes"}
+    rows = rows_file(tmp_path, [json.dumps(chat)])
+    out = tmp_path / "new" / "folder" / "scored.jsonl"
+    code, _, stderr = cli("score", "--config", str(config), "--input", str(rows), "--output", str(out))
+    assert code == 0, stderr
+    assert read_jsonl(out)[0]["scores"] == {"t-echo-len": 1.0, "t-matches-ref": 1.0}

@@ -31,12 +31,14 @@ class Plugin:
 def test_adapter_turns_conversations_into_text_and_drops_trl_keywords():
     CALLS.clear()
     out = Vowels()(
-        prompts=[[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]],
+        prompts=[[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
+                  {"role": "assistant", "content": "hello"}, {"role": "user", "content": "again"}]],
         completions=[[{"role": "assistant", "content": "aa"}]],
         completion_ids=[[1, 2]], trainer_state=object(), log_metric=print, log_extra=print, topic=["greeting"],
     )
     assert out == [1.0]
-    assert CALLS == [{"prompts": ["hi"], "completions": ["aa"], "columns": {"topic": ["greeting"]}}]
+    # the prompt a source sees is the last user turn; the completion is the assistant's text
+    assert CALLS == [{"prompts": ["again"], "completions": ["aa"], "columns": {"topic": ["greeting"]}}]
     assert Vowels().__name__ == "t-vowels"
 
 

@@ -27,7 +27,7 @@ from rlit.rewards.cache import ScoreCache, row_key
 from rlit.rewards.config import RewardConfig, SourceConfig, load_reward_config
 from rlit.rewards.guard import build_source, call_source
 from rlit.rewards.normalize import Normalizer, make_normalizer
-from rlit.rewards.source import TRL_EXTRA_KEYWORDS, RewardSource, as_text
+from rlit.rewards.source import TRL_EXTRA_KEYWORDS, RewardSource, as_text, prompt_text
 
 log = logging.getLogger("rlit.rewards")
 
@@ -186,7 +186,7 @@ class CompositeReward:
         """TRL reward function: conversational items become text, only dataset columns pass on,
         and each source's mean and share go to TRL's ``log_metric`` when it offers one."""
         completions = [as_text(c) for c in (completions or [])]
-        prompts = [as_text(p) for p in prompts] if prompts is not None else [""] * len(completions)
+        prompts = [prompt_text(p) for p in prompts] if prompts is not None else [""] * len(completions)
         columns = {k: v for k, v in kwargs.items() if k not in TRL_EXTRA_KEYWORDS}
         res = self.score_batch(prompts, completions, **columns)
         log_metric = kwargs.get("log_metric")

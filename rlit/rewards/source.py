@@ -39,6 +39,18 @@ def as_text(item: Any) -> str:
     return str(item)
 
 
+def prompt_text(item: Any) -> str:
+    """Text of a TRL prompt: a plain string, or the last user message of a conversation (the
+    instruction being answered; earlier turns and the system prompt are context, not the ask)."""
+    if isinstance(item, (list, tuple)) and item:
+        users = [m for m in item if isinstance(m, dict) and m.get("role") == "user"]
+        if users:
+            return _content_text(users[-1].get("content", ""))
+        last = item[-1]
+        return _content_text(last.get("content", "")) if isinstance(last, dict) else str(last)
+    return as_text(item)
+
+
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -73,7 +85,7 @@ class RewardSource:
         completions = list(completions or [])
         prompts = list(prompts) if prompts is not None else [""] * len(completions)
         columns = {k: v for k, v in kwargs.items() if k not in TRL_EXTRA_KEYWORDS}
-        return self.score([as_text(p) for p in prompts], [as_text(c) for c in completions], **columns)
+        return self.score([prompt_text(p) for p in prompts], [as_text(c) for c in completions], **columns)
 
     @property
     def __name__(self) -> str:  # TRL logs reward functions by __name__
