@@ -218,6 +218,11 @@ def test_unknown_option_lists_the_valid_ones(reg):
         build(reg, [{"name": "t-faulty", "options": {"mdoe": "nan"}}])
 
 
+def test_options_for_a_source_without_any(reg):
+    with pytest.raises(ConfigError, match=r"unknown option for reward source 't-short-none'; valid options: none"):
+        build(reg, [{"name": "t-short-none", "options": {"level": 2}}])
+
+
 def test_unknown_source_name_suggests_close_matches(reg):
     with pytest.raises(PluginError, match=r"sources\[0\]\.name: unknown reward source 't-lenght'; did you mean 't-length'"):
         build(reg, [{"name": "t-lenght"}])

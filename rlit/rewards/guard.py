@@ -35,7 +35,8 @@ def build_source(registry: Any, sc: SourceConfig, where: str) -> tuple[RewardSou
 def check_options(cls: type[RewardSource], options: dict[str, Any], where: str) -> None:
     """Unknown or missing constructor options are a ConfigError that lists the valid ones."""
     params = inspect.signature(cls.__init__).parameters.values()
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+    # object.__init__ looks like (*args, **kwargs) but takes nothing: a source without __init__ has no options
+    takes_any = cls.__init__ is not object.__init__ and any(p.kind is p.VAR_KEYWORD for p in params)
     known = cls.options()
     valid = [o.name for o in known]
     listed = ", ".join(f"{o.name} ({o.type}, default {o.default!r})" if not o.required else f"{o.name} ({o.type}, required)" for o in known) or "none"
