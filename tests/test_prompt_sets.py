@@ -122,7 +122,7 @@ def test_checkers_do_reject_mismatched_completions(splits):
     rows = splits["validation"]
     sft = load("instructions-validation-sft.jsonl")
     shifted = [s["completion"] for s in sft[7:] + sft[:7]]
-    assert _pass_rate(rows, shifted) < 0.6
+    assert _pass_rate(rows, shifted) < 0.3  # measured: 0.085
 
 
 def test_no_sft_targets_for_test_split():
