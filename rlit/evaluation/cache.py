@@ -28,6 +28,7 @@ class JsonlCache:
     """key -> JSON value, persisted to ``<root>/<kind>/<namespace>.jsonl``; ``root=None`` keeps it in memory."""
 
     def __init__(self, root: Path | None, kind: str, namespace: dict[str, Any]):
+        self.namespace = digest([kind, namespace])
         self.path = None if root is None else Path(root) / kind / f"{digest(namespace)}.jsonl"
         self.data: dict[str, Any] = {}
         if self.path is not None and self.path.is_file():

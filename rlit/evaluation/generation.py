@@ -99,15 +99,16 @@ def _generate_batch(lm: LoadedModel, texts: list[str], settings: GenerationSetti
     tok, model = lm.tokenizer, lm.model
     tok.padding_side = "left"
     limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
-    max_prompt = None if limit is None else max(1, limit - settings.max_new_tokens)
-    if limit is not None and settings.max_new_tokens >= limit:
-        raise ConfigError(f"generation.max_new_tokens={settings.max_new_tokens} does not fit the model's context of {limit}")
+    # A small context (e.g. a 256-position test model) keeps at least half of it for the prompt;
+    # the completion then gets what is left, so the model is judged on what it can produce.
+    max_prompt = None if limit is None else max(limit // 2, limit - settings.max_new_tokens)
     tok.truncation_side = "left"  # keep the end of a long prompt (where the question is)
     add_special = not (texts and tok.bos_token and texts[0].startswith(tok.bos_token))
     enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=add_special,
               truncation=max_prompt is not None, max_length=max_prompt)
     enc = {k: v.to(lm.device) for k, v in enc.items()}
-    kwargs: dict[str, Any] = dict(max_new_tokens=settings.max_new_tokens, do_sample=settings.do_sample,
+    new_tokens = settings.max_new_tokens if limit is None else min(settings.max_new_tokens, limit - enc["input_ids"].shape[1])
+    kwargs: dict[str, Any] = dict(max_new_tokens=new_tokens, do_sample=settings.do_sample,
                                   pad_token_id=tok.pad_token_id)
     if settings.do_sample:
         kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)

@@ -42,6 +42,14 @@ class _Context:
         self._error: RlitError | None = None
         self.cache_root = cache_root
         self.progress = progress
+        self._caches: dict[str, JsonlCache] = {}
+
+    def cache(self, make: Any) -> JsonlCache:
+        """One cache object per namespace for the whole run, so evals that share prompts and
+        settings share generations even when nothing is written to disk."""
+        fresh = make()
+        key = str(fresh.path) if fresh.path else repr(fresh.namespace)
+        return self._caches.setdefault(key, fresh)
 
     def lm(self) -> LoadedModel:
         if self._error is not None:
@@ -131,12 +139,12 @@ def _run_generate(spec: EvalSpec, ctx: _Context, limit: int | None) -> dict[str,
     gen = spec.generation
     texts = [r["prompt"] for r in prompts.rows]
     task = ctx.progress.add_task(f"{spec.name}: generate", total=len(texts) * gen.samples) if ctx.progress else None
-    completions = generate(lm, texts, gen, generation_cache(ctx.cache_root, lm, gen),
+    completions = generate(lm, texts, gen, ctx.cache(lambda: generation_cache(ctx.cache_root, lm, gen)),
                            progress=(lambda k: ctx.progress.advance(task, k)) if task is not None else None)
     flat_prompts = [t for t in texts for _ in range(gen.samples)]
     flat = [c for row in completions for c in row]
     cols = {k: [v for v in vals for _ in range(gen.samples)] for k, vals in columns_of(prompts.rows).items()}
-    scored = scorer.score(flat_prompts, flat, cols, scorer.cache(ctx.cache_root))
+    scored = scorer.score(flat_prompts, flat, cols, ctx.cache(lambda: scorer.cache(ctx.cache_root)))
     agg = aggregate(spec.aggregate, prompts.rows, scored, gen.samples)
     return {
         "kind": "generate", "prompts": {"source": prompts.source, "sha256": prompts.sha256, "n": len(texts)},

@@ -38,7 +38,7 @@ def render_summary(results: SuiteResults) -> str:
         arrow = "↑" if e.get("higher_is_better") else "↓"
         lines.append(f"| {name} {arrow if e.get('status') == 'ok' else ''} | {fmt(e.get('value'))} | {interval(e.get('ci'))} "
                      f"| {e.get('n_units', '–')} | {delta} | {ICON.get(gate.get('status'), '–')} |")
-    problems = [(n, c["message"]) for n, e in results.evals.items() for c in e.get("gate", {}).get("checks", []) if not c["passed"]]
+    problems = [(n, f"{c['check']}: {c['message']}") for n, e in results.evals.items() for c in e.get("gate", {}).get("checks", []) if not c["passed"]]
     if problems:
         lines += ["", "**Failed checks**", ""] + [f"- `{n}`: {msg}" for n, msg in problems]
     lines += ["", "<sub>↑ higher is better, ↓ lower is better. Intervals: percentile bootstrap over prompts; "
