@@ -97,6 +97,8 @@ def score_command(
     from rlit.rewards.composite import CompositeReward
     from rlit.scoring import score_jsonl
 
+    if resume and output is None:
+        raise typer.BadParameter("--resume needs --output (the file to continue)")
     reward = CompositeReward.from_config(config)
     columns = (TextColumn("scoring"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]} rows"), TimeRemainingColumn())
     try:
