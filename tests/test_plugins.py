@@ -107,6 +107,7 @@ def test_plugin_whose_hook_raises_is_recorded_and_others_load(temp_plugin):
     (type("NotSource", (), {"register_rewards": rlit.hookimpl(lambda register: register(dict))}), "not a subclass of rlit.RewardSource"),
     (type("NoName", (), {"register_rewards": rlit.hookimpl(lambda register: register(type("X", (rlit.RewardSource,), {})))}), "has no name"),
     (type("UnknownHook", (), {"register_widgets": rlit.hookimpl(lambda register: None)}), "registration failed"),
+    (type("ExtraArg", (), {"register_rewards": rlit.hookimpl(lambda register, extra: None)}), "registration failed"),
 ])
 def test_bad_registrations_are_recorded(temp_plugin, plugin, problem):
     reg = temp_plugin(plugin, "bad")
