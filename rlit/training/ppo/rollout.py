@@ -68,8 +68,7 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(1) - 1).clamp(min=0)
 
 
-def _sample(logits: torch.Tensor, top_p: float, generator: torch.Generator) -> torch.Tensor:
-    probs = torch.softmax(logits, dim=-1)
+def _sample(probs: torch.Tensor, top_p: float, generator: torch.Generator) -> torch.Tensor:
     if top_p < 1.0:
         sorted_p, order = probs.sort(dim=-1, descending=True)
         drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest prefix reaching top_p
@@ -93,9 +92,9 @@ def sample_responses(
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     tokens, logps, alive = [], [], []
     for t in range(max_new_tokens):
-        logits = out.logits[:, -1, :].float() / temperature
-        tok = _sample(logits, top_p, generator)
-        logp = torch.log_softmax(logits, dim=-1).gather(-1, tok[:, None]).squeeze(-1)
+        logp_all = torch.log_softmax(out.logits[:, -1, :].float() / temperature, dim=-1)
+        tok = _sample(logp_all.exp(), top_p, generator)
+        logp = logp_all.gather(-1, tok[:, None]).squeeze(-1)
         alive.append(~done)
         tokens.append(torch.where(done, torch.full_like(tok, pad_token_id), tok))
         logps.append(torch.where(done, torch.zeros_like(logp), logp))
@@ -123,7 +122,8 @@ def token_logprobs(
     )
     logits = out.logits[:, :-1, :].float() / temperature
     targets = input_ids[:, -response_len:]
-    logp = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    # cross_entropy's fused kernel is the cheapest log-softmax-and-gather, forward and backward.
+    logp = -torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(targets.shape)
     values = value_head(out.hidden_states[-1], response_len) if value_head is not None else None
     return logp, logits, values
 

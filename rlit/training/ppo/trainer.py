@@ -73,7 +73,8 @@ class PPOTrainer:
         self.stream = PromptStream(read_prompt_rows(cfg.data.train, cfg.data.prompt_column), cfg.ppo.seed, cfg.data.shuffle)
         value_module = self.models.value_module()
         self.params = [p for p in self.models.policy.parameters() if p.requires_grad] + list(value_module.parameters())
-        optimizer = torch.optim.AdamW(self.params, lr=cfg.ppo.learning_rate, weight_decay=cfg.ppo.weight_decay)
+        optimizer = torch.optim.AdamW(self.params, lr=cfg.ppo.learning_rate, weight_decay=cfg.ppo.weight_decay,
+                                      fused=self.acc.device.type in ("cpu", "cuda") and self.params[0].dtype == torch.float32)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
         self.policy, self.value_module, self.optimizer = self.acc.prepare(self.models.policy, value_module, optimizer)
         self.kl = AdaptiveKL(cfg.ppo.kl_coef, cfg.ppo.target_kl, cfg.ppo.kl_horizon)

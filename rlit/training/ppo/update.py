@@ -39,8 +39,9 @@ def ppo_update(
     mb = size // mini_batches
     response_len = batch.response_mask.shape[1]
     sums: dict[str, float] = {}
+    entropies: list[float] = []
     count = 0
-    for _ in range(ppo_epochs):
+    for epoch in range(ppo_epochs):
         order = torch.randperm(size, generator=generator).to(batch.input_ids.device)
         for start in range(0, size, mb):
             part = batch.select(order[start : start + mb])
@@ -56,11 +57,13 @@ def ppo_update(
             optimizer.step()
             stats = {
                 "loss/policy": pg_loss, "loss/value": vf_loss, "policy/clipfrac": pg_clipfrac,
-                "value/clipfrac": vf_clipfrac, "policy/approx_kl": approx_kl, "policy/entropy": entropy(logits.detach(), mask),
+                "value/clipfrac": vf_clipfrac, "policy/approx_kl": approx_kl,
             }
+            if epoch == 0:  # the rollout policy's entropy; later epochs would only repeat a full-vocabulary softmax
+                entropies.append(float(entropy(logits.detach(), mask)))
             if grad_norm is not None:
                 stats["grad_norm"] = grad_norm
             for key, value in stats.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
+                sums[key] = sums.get(key, 0.0) + float(value.detach() if isinstance(value, torch.Tensor) else value)
             count += 1
-    return {k: v / count for k, v in sums.items()}
+    return {**{k: v / count for k, v in sums.items()}, "policy/entropy": sum(entropies) / len(entropies)}
