@@ -11,7 +11,10 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import random
 from typing import Any
+
+import langdetect
 
 from rlit.errors import ConfigError, SourceError
 from rlit.rewards.source import RewardSource
@@ -56,14 +59,25 @@ class LmEvalSource(RewardSource):
         docs = self._docs(columns, len(completions))
         filtered = self.apply_filters(completions, docs)
         out = []
-        with no_nltk_downloads(f"lm-eval task {self.task_spec!r}"):
-            for i, (doc, resp) in enumerate(zip(docs, filtered)):
-                try:
-                    metrics = self.task.process_results(doc, [resp])
-                except Exception as exc:  # the task's own code: report which row broke it
-                    raise SourceError(self.name, f"task {self.task_spec!r} process_results failed on row {i}: {type(exc).__name__}: {exc}") from None
-                out.append({"filtered": resp, "metrics": metrics})
+        state = random.getstate()
+        try:
+            with no_nltk_downloads(f"lm-eval task {self.task_spec!r}"):
+                for i, (doc, resp) in enumerate(zip(docs, filtered)):
+                    out.append({"filtered": resp, "metrics": self._process(doc, resp, i)})
+        finally:
+            random.setstate(state)  # the caller's random stream is left as it was
         return out
+
+    def _process(self, doc: dict, resp: Any, row: int) -> dict[str, Any]:
+        # Some task code draws random values (IFEval's checkers do when a kwarg is 0 or "", and
+        # langdetect is random): seeding per row makes a completion's score not depend on the
+        # batch it came in, so equal completions get equal rewards.
+        random.seed(0)
+        langdetect.DetectorFactory.seed = 0
+        try:
+            return self.task.process_results(doc, [resp])
+        except Exception as exc:  # the task's own code: report which row broke it
+            raise SourceError(self.name, f"task {self.task_spec!r} process_results failed on row {row}: {type(exc).__name__}: {exc}") from None
 
     def apply_filters(self, completions: list[str], docs: list[dict]) -> list[Any]:
         """The task's filter ensemble over one response per doc, exactly as FilterEnsemble.apply runs it."""

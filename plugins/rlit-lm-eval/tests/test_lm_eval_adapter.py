@@ -177,6 +177,24 @@ def test_shipped_ifeval_task_agrees_with_lm_eval_process_results(registry, shipp
     assert strict.score([""], [completions[0]], doc=[json.dumps(docs[0])]) == [1.0]
 
 
+def test_scores_do_not_depend_on_the_batch_when_the_task_draws_random_values(shipped_ifeval):
+    from rlit_lm_eval.source import LmEvalSource
+
+    # let_frequency 0 is dropped by lm-eval's `if v` filter, so the checker draws a random count.
+    doc = {"key": 9, "prompt": "Use the letter z.", "instruction_id_list": ["keywords:letter_frequency"],
+           "kwargs": [{"letter": "z", "let_frequency": 0, "let_relation": "at least"}]}
+    source = LmEvalSource(task=str(shipped_ifeval))
+    scores = source.score([""] * 12, ["zzzzz buzz"] * 12, doc=[doc] * 12)
+    assert len(set(scores)) == 1
+    import random
+
+    random.seed(5)
+    before = random.random()
+    random.seed(5)
+    source.score([""], ["zz"], doc=[doc])
+    assert random.random() == before  # the caller's random stream is untouched
+
+
 def test_real_project_prompts_load_when_present(registry):
     data = REPO / "evals" / "data" / "instructions-test.jsonl"
     if not data.exists():
