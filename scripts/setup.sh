@@ -15,6 +15,10 @@ stamp="$VENV/.rlit-setup"
 want=$(cat pyproject.toml plugins/*/pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 
+# The venv's own pip/setuptools are old (Python 3.11 ships setuptools 65); tests build plugins
+# without isolation and need setuptools >= 68.
+$PIP install -U "pip>=24" "setuptools>=68" wheel
+
 # A bare `torch` requirement would pull a multi-GB CUDA build on a machine without torch: install
 # the CPU build first when no torch is importable (users with GPUs bring their own torch).
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
