@@ -223,3 +223,29 @@ def test_user_nltk_data_comes_before_the_bundled_copy(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     paths = eval(out.stdout)  # noqa: S307 - our own printed list
     assert paths[0] == str(tmp_path) and paths[-1].endswith("nltk_cache")
+
+
+def test_in_a_composite_reward_from_config():
+    from rlit.rewards.composite import CompositeReward
+
+    composite = CompositeReward.from_config({
+        "normalize": "none",
+        "sources": [{"name": "ifeval", "weight": 1.0, "options": {"reward": "fraction"}},
+                    {"name": "regex", "weight": 1.0, "options": {"must_not": ["(?i)sorry"]}}],
+    })
+    result = composite.score_batch(["p", "q"], ["No commas here.", "Sorry, no."],
+                                   instruction_id_list=[["punctuation:no_comma"], []], kwargs=[[{}], []])
+    assert result.total == [2.0, 0.0]  # the second row has no instructions: ifeval is NaN there
+    assert result.per_source["ifeval"][0] == 1.0 and result.stats["ifeval"]["n_scored"] == 1
+
+
+def test_project_sft_completions_follow_their_instructions():
+    """The project's SFT targets are written to satisfy their instructions: all must pass."""
+    from pathlib import Path
+
+    path = Path(__file__).parents[3] / "evals" / "data" / "instructions-validation-sft.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    source = IFEvalSource(mode="strict", reward="all", workers=1)
+    scores = source.score([r["prompt"] for r in rows], [r["completion"] for r in rows],
+                          instruction_id_list=[r["instruction_id_list"] for r in rows], kwargs=[r["kwargs"] for r in rows])
+    assert len(rows) >= 150 and scores == [1.0] * len(rows)
