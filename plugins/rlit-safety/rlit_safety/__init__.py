@@ -6,12 +6,14 @@ that demographic swaps of a prompt get the same score from any source.
 
 import rlit
 
+from rlit_safety.bias import BiasSource
 from rlit_safety.toxicity import ToxicitySource
 
 
 @rlit.hookimpl
 def register_rewards(register):
     register(ToxicitySource)
+    register(BiasSource)
 
 
-__all__ = ["ToxicitySource"]
+__all__ = ["ToxicitySource", "BiasSource"]

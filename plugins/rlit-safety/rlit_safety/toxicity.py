@@ -12,6 +12,7 @@ never scores 0.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Protocol
 
 from rlit.errors import ConfigError
@@ -22,6 +23,11 @@ from rlit_safety.packages import PROFANITY_INSTALL
 from rlit_safety.wordlist import find_profanity
 
 BACKENDS = ("default", "hf", "detoxify")
+
+
+def looks_like_path(model: str) -> bool:
+    """A local path rather than a hub id ("org/name"): absolute, relative with ./ or ~, or deeper than one slash."""
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
 
 
 class Backend(Protocol):
@@ -67,6 +73,8 @@ class HFBackend:
     def __init__(self, model: str | None, device: str = "cpu", batch_size: int = 32, max_length: int = 512, label: str | None = None):
         if not model:
             raise ConfigError("toxicity backend 'hf' needs option model = <folder or hub id of a sequence classifier>")
+        if looks_like_path(model) and not Path(model).expanduser().is_dir():
+            raise ConfigError(f"toxicity backend 'hf': model folder {model!r} does not exist")
         try:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
         except ImportError as exc:

