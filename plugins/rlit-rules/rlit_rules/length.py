@@ -24,7 +24,7 @@ class LengthSource(rlit.RewardSource):
     minimum, max/length above the maximum; ``outside="zero"`` gives 0."""
 
     name = "length"
-    description = "1 inside [min, max] words or chars; outside, length/min or max/length (or 0)"
+    description = "1 when min <= length <= max (words or chars); outside, length/min or max/length (or 0)"
     higher_is_better = True
 
     def __init__(self, min: int | None = None, max: int | None = None, unit: str = "words", outside: str = "ratio"):
