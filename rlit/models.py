@@ -49,19 +49,35 @@ def gpt2_tokenizer() -> Any:
     return tok
 
 
+def train_bpe_tokenizer(texts: list[str], vocab_size: int) -> Any:
+    """A byte-level BPE tokenizer trained on ``texts`` (any text still encodes: bytes are the base).
+
+    A small vocabulary makes a tiny model's output layer, which dominates its cost on a CPU, cheap.
+    """
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    eos = "<|endoftext|>"
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[eos], show_progress=False)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token=eos, bos_token=eos, pad_token=eos)
+
+
 def build_tiny_gpt2(
     out_dir: str | Path, kind: str = "causal-lm", seed: int = 0, n_layer: int = 2, n_embd: int = 128,
     n_head: int = 2, n_positions: int = 256, chat_template: bool = False,
+    tokenizer_texts: list[str] | None = None, vocab_size: int = 4096,
 ) -> Path:
     """Build and save a tiny random GPT-2 (``causal-lm`` or ``reward`` with one label). Returns the folder.
 
-    ``chat_template=True`` gives its tokenizer rlit's plain instruction template.
+    ``chat_template=True`` gives its tokenizer rlit's plain instruction template. With
+    ``tokenizer_texts`` it gets a BPE tokenizer of ``vocab_size`` trained on them instead of GPT-2's.
     """
     import torch
     from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
 
     out = Path(out_dir)
-    tok = gpt2_tokenizer()
+    tok = train_bpe_tokenizer(tokenizer_texts, vocab_size) if tokenizer_texts else gpt2_tokenizer()
     torch.manual_seed(seed)
     cfg = GPT2Config(
         n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions, vocab_size=len(tok),
