@@ -37,12 +37,14 @@ def evaluate_command(
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1... (default: cuda if available)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Generation/score cache (default $RLIT_CACHE_DIR or ~/.cache/rlit)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the on-disk cache."),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Override every eval's max_new_tokens (quick checks)."),
 ) -> None:
     """Run a suite on a model; exit 0 if every gate passes, 1 if a gate failed, 2 if it could not evaluate."""
     from rlit.evaluation import evaluate
 
     cache: object = None if no_cache else (cache_dir or "default")
-    results = evaluate(suite, model, baseline=baseline, out_dir=out, limit=limit, device=device, cache_dir=cache)
+    results = evaluate(suite, model, baseline=baseline, out_dir=out, limit=limit, device=device, cache_dir=cache,
+                       max_new_tokens=max_new_tokens)
     _print_results(results)
     console.print(f"reports in {out}/ (results.json, summary.md, junit.xml, report.html)")
     results.raise_for_verdict()

@@ -81,15 +81,21 @@ def evaluate(
     device: str | None = None,
     cache_dir: str | Path | None = "default",
     progress: bool = True,
+    max_new_tokens: int | None = None,
 ) -> SuiteResults:
     """Run every eval of ``suite`` on ``model`` (a name/path/``builtin:...``, or a model object plus
     ``tokenizer``) and gate the results. Never raises for a failed gate: check ``.verdict`` or call
-    ``.raise_for_verdict()``. ``cache_dir=None`` keeps caches in memory only."""
+    ``.raise_for_verdict()``. ``cache_dir=None`` keeps caches in memory only. ``limit`` and
+    ``max_new_tokens`` shrink every eval (quick checks); both are recorded in the manifest."""
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
+    if max_new_tokens is not None:
+        suite = suite.model_copy(update={"evals": [e.model_copy(update={"generation": e.generation.model_copy(
+            update={"max_new_tokens": max_new_tokens})}) for e in suite.evals]})
     base = SuiteResults.load(baseline) if isinstance(baseline, (str, Path)) else baseline
     cache_root = default_cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
     out = Path(out_dir) if out_dir else None
     results = SuiteResults({"name": suite.name, "path": suite.path, "sha256": suite.sha256}, _manifest(suite, limit))
+    results.manifest["max_new_tokens_override"] = max_new_tokens
     bars = _progress_bars() if progress else None
     ctx = _Context(model, tokenizer, device, cache_root, bars)
     try:

@@ -1,0 +1,138 @@
+"""rlit's instruction-following eval vs the `lm_eval` command line, same model and prompts, one run.
+
+    python benchmarks/ifeval_smollm2.py --data /path/to/ifeval/input_data.jsonl [--n 100] [--max-new-tokens 1280]
+
+Phases (each written to --out as soon as it finishes, so a cut-off run still reports):
+1. rlit: ``evaluate()`` on the first N IFEval prompts with builtin:smollm2-135m-instruct, greedy,
+   chat template, a fresh cache; prompt/instruction-level strict/loose accuracy and wall time.
+2. lm_eval: the shared anchor script (lm-eval 0.4.13's CLI, HF backend, same settings) on a saved
+   copy of the same weights; its scores and wall time.
+3. rlit again on the unchanged model: generations come from the cache (wall time vs phase 1).
+With --rlit-only the lm_eval phase is skipped (e.g. all 541 prompts).
+The data is read from the given path, never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ANCHOR = Path("/work/shared/bench/lmeval_ifeval_anchor.sh")
+MODEL = "builtin:smollm2-135m-instruct"
+EVALS = {  # rlit eval name -> lm-eval metric name
+    "prompt-strict": "prompt_level_strict_acc", "inst-strict": "inst_level_strict_acc",
+    "prompt-loose": "prompt_level_loose_acc", "inst-loose": "inst_level_loose_acc",
+}
+
+
+def write_suite(folder: Path, data: Path, max_new_tokens: int, batch_size: int) -> Path:
+    body = [f'name = "ifeval-bench"\n[generation]\nmax_new_tokens = {max_new_tokens}\ndo_sample = false\n'
+            f'chat_template = "always"\nbatch_size = {batch_size}\n']
+    for name in EVALS:
+        level, mode = name.split("-")
+        method = "prompt_level" if level == "prompt" else "instruction_level"
+        body.append(f'[[evals]]\nname = "{name}"\nprompts = "{data}"\nmetric = {{ source = "ifeval", options = {{ mode = "{mode}" }} }}\n'
+                    f'aggregate = {{ method = "{method}" }}\n')
+    path = folder / "ifeval-bench.toml"
+    path.write_text("\n".join(body))
+    return path
+
+
+def run_rlit(suite: Path, n: int, cache: Path, out: Path) -> dict:
+    from rlit.evaluation import evaluate
+
+    start = time.perf_counter()
+    res = evaluate(suite, MODEL, limit=n, cache_dir=cache, out_dir=out, device="cpu")
+    wall = time.perf_counter() - start
+    if res.errors:
+        raise SystemExit(f"rlit evaluate failed: {res.errors}")
+    return {"wall_s": round(wall, 1), "scores": {k: round(v, 4) for k, v in res.values.items()},
+            "ci": {k: e["ci"] for k, e in res.evals.items()}, "model_sha256": res.manifest["model"]["sha256"],
+            "generate_s": res.evals["prompt-strict"]["seconds"]}
+
+
+def save_model_folder(folder: Path) -> Path:
+    """A plain HF folder of the same weights for lm_eval (save_pretrained refuses GGUF-loaded models)."""
+    from transformers import AutoModelForCausalLM
+
+    from rlit.models import load_causal_lm
+
+    model, tok = load_causal_lm(MODEL)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(model.state_dict())
+    plain.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def run_lmeval(model_dir: Path, data: Path, n: int, max_new_tokens: int) -> dict:
+    from rlit.models import package_folder
+
+    punkt = package_folder("llama_index", "llama-index-core==0.14.25") / "core" / "_static" / "nltk_cache"
+    env = {**os.environ, "NLTK_DATA": str(punkt)}
+    start = time.perf_counter()
+    proc = subprocess.run(["bash", str(ANCHOR), sys.executable, str(model_dir), str(data), str(n), str(max_new_tokens)],
+                          capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"lm_eval anchor failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    scores = {}
+    for name, metric in EVALS.items():
+        m = re.search(rf"\|{metric}\s*\|[^|]*\|\s*([0-9.]+)", proc.stdout)
+        scores[name] = float(m.group(1)) if m else None
+    cli = re.search(r"lm_eval_cli_wall_s=([0-9.]+)", proc.stdout)
+    return {"wall_s": round(float(cli.group(1)) if cli else wall, 1), "scores": scores, "table": proc.stdout[-1500:]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True, help="IFEval input_data.jsonl (read in place)")
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--max-new-tokens", type=int, default=1280)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--rlit-only", action="store_true", help="skip the lm_eval phase (e.g. for all 541 prompts)")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "ifeval_smollm2.json")
+    args = ap.parse_args()
+    data = args.data.resolve()
+    work = Path(tempfile.mkdtemp(prefix="rlit-ifeval-bench-"))
+    report: dict = {"model": MODEL, "data": str(data), "n": args.n, "max_new_tokens": args.max_new_tokens,
+                    "batch_size": args.batch_size, "cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(),
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+    def save() -> None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1))
+        print(json.dumps({k: v for k, v in report.items() if k != "lm_eval_table"}, indent=1), flush=True)
+
+    suite = write_suite(work, data, args.max_new_tokens, args.batch_size)
+    report["rlit_first"] = run_rlit(suite, args.n, work / "cache", work / "out1")
+    save()
+    if not args.rlit_only:
+        model_dir = save_model_folder(work / "model")
+        report["lm_eval"] = run_lmeval(model_dir, data, args.n, args.max_new_tokens)
+        report["lm_eval_table"] = report["lm_eval"].pop("table")
+        a, b = report["rlit_first"], report["lm_eval"]
+        report["score_diff_points"] = {k: round(100 * (a["scores"][k] - b["scores"][k]), 2) if b["scores"][k] is not None else None
+                                       for k in EVALS}
+        report["time_ratio_rlit_over_lm_eval"] = round(a["wall_s"] / b["wall_s"], 3)
+        save()
+    report["rlit_cached_rerun"] = run_rlit(suite, args.n, work / "cache", work / "out2")
+    report["rerun_ratio"] = round(report["rlit_cached_rerun"]["wall_s"] / report["rlit_first"]["wall_s"], 4)
+    report["load_avg_end"] = os.getloadavg()
+    report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    save()
+
+
+if __name__ == "__main__":
+    main()
