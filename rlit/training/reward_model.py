@@ -158,7 +158,9 @@ def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], d
     from rlit.training.reward_manifest import write_manifest
 
     embedder = load_embedder(cfg.base_model, "cpu" if cfg.device == "cpu" else None, cfg.max_length, "left")
-    head_config = HeadConfig(cfg.head, embedder.get_sentence_embedding_dimension(), cfg.hidden)
+    # sentence-transformers 6 renamed get_sentence_embedding_dimension; 5.x has only the old name.
+    dim = (getattr(embedder, "get_embedding_dimension", None) or embedder.get_sentence_embedding_dimension)()
+    head_config = HeadConfig(cfg.head, dim, cfg.hidden)
     rm = MiniLMRewardModel(embedder, None, cfg.base_model, head_config, cfg.separator)
     log("embedding training pairs")
     texts = rm.texts([p.prompt for p in train], [p.chosen for p in train]) + rm.texts([p.prompt for p in train], [p.rejected for p in train])

