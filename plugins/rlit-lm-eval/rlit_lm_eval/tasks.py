@@ -29,7 +29,10 @@ _tasks: dict[tuple[str, str | None], Any] = {}
 
 def load_task(spec: str, include_path: str | None = None) -> Any:
     """The lm-eval ``Task`` for a task name or a YAML path (cached per spec and include path)."""
-    key = (spec, include_path)
+    path = Path(spec).expanduser()
+    # A YAML path is cached by its absolute path and modification time, so a changed file or
+    # another working directory never gets a stale task.
+    key = (f"{path.resolve()}@{path.stat().st_mtime_ns}" if path.is_file() else spec, include_path)
     if key not in _tasks:
         _tasks[key] = _build(spec, include_path)
     return _tasks[key]
