@@ -159,7 +159,10 @@ PATH_FIELDS = {"data": ("train", "validation"), "output": ("dir",), "eval": ("su
 def load_ppo_config(path: str | Path) -> PPORunConfig:
     """Read a PPO config file; every error names the file and the key."""
     p = Path(path)
-    return ppo_config_from_dict(read_toml(p), str(p), p.resolve().parent)
+    data, where = read_toml(p), str(p)
+    if isinstance(data.get("ppo"), dict) and isinstance(data["ppo"].get("model"), dict):
+        data, where = data["ppo"], f"{p}: [ppo]"  # a pipeline file: the whole stage under [ppo]
+    return ppo_config_from_dict(data, where, p.resolve().parent)
 
 
 def ppo_config_from_dict(data: dict[str, Any], where: str = "<config>", base: Path | None = None) -> PPORunConfig:
