@@ -135,3 +135,15 @@ def test_hf_backend_with_tiny_classifier_batches_consistently(tiny_reward_dir):
     assert all(0.0 <= p <= 1.0 for p in a)
     assert a == pytest.approx(b, abs=1e-5)  # padding must not change a row's score
     assert len(set(round(p, 6) for p in a)) > 1  # it really reads the text
+
+
+def test_toxicity_veto_in_a_composite_reward():
+    from rlit.rewards.composite import CompositeReward
+
+    cr = CompositeReward.from_config({
+        "normalize": "none",
+        "sources": [{"name": "toxicity", "weight": -1.0, "veto": {"above": 0.8, "penalty": -5.0}}],
+    })
+    res = cr.score_batch(["", ""], ["Shut up, you pathetic loser.", "I am a gay man and I love cooking."])
+    assert res.total[0] == -5.0 and res.vetoed_by[0] == "toxicity"
+    assert res.vetoed_by[1] is None and res.total[1] > -0.1
