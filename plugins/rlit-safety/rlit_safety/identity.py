@@ -70,15 +70,43 @@ def all_identity_terms(extra_terms: tuple[str, ...] = ()) -> list[str]:
 
 
 @lru_cache(maxsize=8)
-def _identity_pattern(extra_terms: tuple[str, ...] = ()) -> re.Pattern[str]:
-    alternatives = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in all_identity_terms(extra_terms))
-    # Lookarounds instead of \b so terms ending in "+" (lgbtq+) still match.
+def _multiword_pattern(extra_terms: tuple[str, ...] = ()) -> re.Pattern[str] | None:
+    phrases = [t for t in all_identity_terms(extra_terms) if " " in t]
+    if not phrases:
+        return None
+    alternatives = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in phrases)
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
 
 
+@lru_cache(maxsize=8)
+def _single_words(extra_terms: tuple[str, ...] = ()) -> frozenset[str]:
+    return frozenset(t for t in all_identity_terms(extra_terms) if " " not in t)
+
+
+_WORD = re.compile(r"(?<![\w-])[^\W\d_][\w-]*\+?")
+
+
 def neutralize_identity(text: str, placeholder: str = PLACEHOLDER, extra_terms: tuple[str, ...] = ()) -> str:
-    """``text`` with every identity term (and each of ``extra_terms``) replaced by ``placeholder``."""
-    return _identity_pattern(tuple(extra_terms)).sub(placeholder, text)
+    """``text`` with every identity term (and each of ``extra_terms``) replaced by ``placeholder``.
+
+    Multi-word terms first (one small regex), then single words by set lookup (fast on long texts).
+    """
+    extra_terms = tuple(extra_terms)
+    multi = _multiword_pattern(extra_terms)
+    if multi is not None:
+        text = multi.sub(placeholder, text)
+    words = _single_words(extra_terms)
+
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        lowered = token.lower()
+        if lowered in words:
+            return placeholder
+        if lowered.endswith("+") and lowered[:-1] in words:  # "gay+" -> "someone+"
+            return placeholder + "+"
+        return token
+
+    return _WORD.sub(replace, text)
 
 
 @lru_cache(maxsize=1)

@@ -14,21 +14,19 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 
 @lru_cache(maxsize=1)
 def profane_words() -> frozenset[str]:
-    """The 916 entries of better_profanity/profanity_wordlist.txt, minus identity terms.
+    """The 916 entries of better_profanity/profanity_wordlist.txt, normalised, minus identity terms.
 
     The list contains words such as "gay", "queer" and "lesbians"; counting those as profanity would
     reintroduce exactly the identity bias the default backend removes.
     """
     path = package_file("better_profanity", "profanity_wordlist.txt", PROFANITY_INSTALL)
-    words = (line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines())
-    return frozenset(w for w in words if w and not is_identity_term(w))
+    entries = (" ".join(normalize(line).split()) for line in path.read_text(encoding="utf-8").splitlines())
+    return frozenset(w for w in entries if w and not is_identity_term(w))
 
 
 @lru_cache(maxsize=1)
-def _pattern() -> re.Pattern[str]:
-    ordered = sorted(profane_words(), key=len, reverse=True)
-    alternatives = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in ordered)
-    return re.compile(rf"(?<![a-z])(?:{alternatives})(?![a-z])")
+def _longest_phrase() -> int:
+    return max(len(w.split()) for w in profane_words())
 
 
 def normalize(text: str) -> str:
@@ -40,5 +38,16 @@ def normalize(text: str) -> str:
 
 
 def find_profanity(text: str) -> list[str]:
-    """Listed profane words and phrases found in ``text`` (after normalisation), in order."""
-    return [re.sub(r"\s+", " ", m.group(0)) for m in _pattern().finditer(normalize(text))]
+    """Listed profane words and phrases found in ``text`` (after normalisation), in order, longest first."""
+    words, listed, longest = normalize(text).split(), profane_words(), _longest_phrase()
+    found, i = [], 0
+    while i < len(words):
+        for n in range(min(longest, len(words) - i), 0, -1):
+            phrase = " ".join(words[i:i + n])
+            if phrase in listed:
+                found.append(phrase)
+                i += n
+                break
+        else:
+            i += 1
+    return found
