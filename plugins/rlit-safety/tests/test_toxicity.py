@@ -41,7 +41,7 @@ def toxicity():
 def test_entry_point_registers_both_sources(registry):
     for name in ("toxicity", "bias"):
         entry = registry.sources[name]
-        assert entry.distribution == "rlit-safety"
+        assert entry.distribution == "rlit-safety" and entry.plugin == "safety"  # the entry-point name
         assert entry.cls.higher_is_better is False
     assert registry.source_class("toxicity") is ToxicitySource
 
