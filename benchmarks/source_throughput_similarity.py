@@ -91,7 +91,7 @@ def bench_embeddings(rows: list[dict], batch_size: int, device: str) -> dict:
     return out
 
 
-def bench_lm_eval(rows: list[dict], data_file: Path) -> dict:
+def bench_lm_eval(rows: list[dict]) -> dict:
     from lm_eval import simple_evaluate
     from lm_eval.api.model import LM
     from lm_eval.tasks import TaskManager
@@ -180,7 +180,7 @@ def main() -> None:
                     "cpu": platform.processor() or platform.machine()},
         "batch_size": args.batch_size,
         **bench_embeddings(rows[: args.embed_rows] if args.embed_rows else rows, args.batch_size, args.device),
-        "lm-eval": bench_lm_eval(rows, args.ifeval_dir / "input_data.jsonl"),
+        "lm-eval": bench_lm_eval(rows),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
