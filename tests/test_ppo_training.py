@@ -226,6 +226,52 @@ def test_lora_policy_uses_the_adapter_free_base_as_reference(tmp_path, tiny_poli
     assert trainer.train_step()["objective/kl"] != 0.0
 
 
+def test_hacking_watch_flags_reward_up_while_validation_falls_and_dominant_sources():
+    from rlit.training.ppo.config import WatchConfig
+    from rlit.training.ppo.watch import HackingWatch
+
+    watch = HackingWatch(WatchConfig(max_source_share=0.8, window=2))
+    assert watch.on_step(1, 0.1, {"rule": 0.5, "quality": 0.5}) == []
+    watch.on_step(2, 0.1, {"rule": 0.5, "quality": 0.5})
+    assert watch.on_eval(2, "ifeval", 0.40) == []  # the first evaluation is the baseline
+    watch.on_step(3, 0.5, {"rule": 0.9, "quality": 0.1})
+    shares = watch.on_step(4, 0.7, {"rule": 0.9, "quality": 0.1})
+    assert len(shares) == 1 and "'rule' is 90%" in shares[0]
+    assert watch.on_eval(4, "ifeval", 0.45) == []  # reward up, metric up: fine
+    (warning,) = watch.on_eval(4, "ifeval", 0.30)  # reward up, metric down
+    assert "rose 0.100 -> 0.600" in warning and "fell 0.400 -> 0.300" in warning
+    assert watch.on_eval(4, "ifeval", 0.35, higher_is_better=False) == []  # lower is better: 0.35 improved
+    summary = watch.summary()
+    assert summary["n_warnings"] == 3 and {w["kind"] for w in summary["warnings"]} == {"source-share", "reward-vs-validation"}
+    restored = HackingWatch(WatchConfig())
+    restored.load_state_dict(watch.state_dict())
+    assert restored.summary() == summary
+
+
+def test_periodic_evaluation_runs_the_eval_suite_on_the_policy(tmp_path, tiny_policy_dir, temp_plugin):
+    from rlit.training.ppo.steplog import read_steps
+    from rlit.training.ppo.trainer import train_ppo
+
+    temp_plugin(TestPlugin(), "ppo-training-test")
+    write_prompts(tmp_path / "val.jsonl", n=4)
+    suite = tmp_path / "val.toml"
+    suite.write_text(textwrap.dedent("""
+        name = "val"
+        [generation]
+        max_new_tokens = 4
+        [[evals]]
+        name = "upper"
+        prompts = "val.jsonl"
+        metric = { source = "upper-share" }
+        aggregate = { method = "mean" }
+    """))
+    cfg = config(tmp_path, tiny_policy_dir, eval={"suite": str(suite)}, output={"dir": str(tmp_path / "run"), "eval_every": 1, "save_every": 0})
+    summary = train_ppo(cfg)
+    assert [e["step"] for e in summary["evals"]] == [0, 1, 2]
+    assert all(isinstance(e["values"]["upper"], float) for e in summary["evals"])
+    assert [s["eval"]["values"]["upper"] for s in read_steps(tmp_path / "run" / "steps.jsonl")] == [e["values"]["upper"] for e in summary["evals"][1:]]
+
+
 @pytest.mark.slow
 def test_reward_rises_on_a_simple_rule(tmp_path, tiny_policy_dir, temp_plugin):
     from rlit.training.ppo.trainer import train_ppo

@@ -60,7 +60,7 @@ class HackingWatch:
             rise = reward - base_reward
             if rise > self.cfg.min_reward_rise and drop > self.cfg.min_metric_drop:
                 out.append(
-                    f"training reward rose {base_reward:.3f} -> {reward:.3f} while validation {metric} fell "
+                    f"training reward rose {base_reward:.3f} -> {reward:.3f} while validation {metric} {'fell' if higher_is_better else 'rose (lower is better)'} "
                     f"{self.baseline['value']:.3f} -> {value:.3f} (since step {self.baseline['step']}): possible reward hacking"
                 )
         self._record(step, "reward-vs-validation", out)
