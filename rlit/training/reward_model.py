@@ -162,8 +162,11 @@ def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], d
     dim = (getattr(embedder, "get_embedding_dimension", None) or embedder.get_sentence_embedding_dimension)()
     head_config = HeadConfig(cfg.head, dim, cfg.hidden)
     rm = MiniLMRewardModel(embedder, None, cfg.base_model, head_config, cfg.separator)
-    log("embedding training pairs")
     texts = rm.texts([p.prompt for p in train], [p.chosen for p in train]) + rm.texts([p.prompt for p in train], [p.rejected for p in train])
+    lengths = [len(ids) for ids in embedder.tokenizer(texts)["input_ids"]]
+    truncated = sum(max(lengths[i], lengths[i + len(train)]) > cfg.max_length for i in range(len(train)))
+    log(f"training pairs over max_length={cfg.max_length} word pieces: {truncated} of {len(train)} (truncated from the left)")
+    log("embedding training pairs")
     emb = embed(embedder, texts, cfg.embed_batch_size, progress=True)
     rm.head = train_head(emb[: len(train)], emb[len(train):], head_config, cfg.head_epochs, cfg.head_lr, cfg.head_weight_decay, cfg.seed)
     log("scoring held-out pairs")
@@ -174,7 +177,7 @@ def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], d
     manifest = {
         "kind": "minilm", "base_model": cfg.base_model, "accuracy": accuracy, "n_train": len(train), "n_eval": len(held),
         "data_hash": data_hash, "separator": cfg.separator, "max_length": cfg.max_length, "truncation_side": "left",
-        "head": cfg.head,
+        "head": cfg.head, "truncated_for_length": truncated,
     }
     write_manifest(cfg.output_dir, manifest)
-    return TrainResult(Path(cfg.output_dir), "minilm", accuracy, len(train), len(held), manifest=manifest)
+    return TrainResult(Path(cfg.output_dir), "minilm", accuracy, len(train), len(held), truncated_for_length=truncated, manifest=manifest)
