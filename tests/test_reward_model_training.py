@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from rlit.training.preference_data import Pair, read_pairs, split_pairs
 from rlit.training.reward_manifest import read_manifest
 from rlit.training.reward_model import load_reward_model_config, train_reward_model
 
-RLIT = str(Path(sys.executable).parent / "rlit")  # the installed console script
 POLITE = [
     "Thank you so much for asking, I am glad to help.",
     "Of course, here is a careful answer for you.",
@@ -145,14 +143,19 @@ def test_transformer_truncates_left_by_default_and_lora_merges(tmp_path):
     assert not any("lora" in name for name, _ in model.named_parameters())  # adapters merged into plain weights
 
 
-def test_cli_reports_accuracy_and_config_errors(tmp_path):
+def test_cli_reports_accuracy_and_config_errors(tmp_path, monkeypatch, capsys):
+    from rlit.cli import main
+
     data = write_easy_pairs(tmp_path / "pairs.jsonl", n=24)
     bad = tmp_path / "bad.toml"
     bad.write_text('train_file = "pairs.jsonl"\noutput_dir = "o"\nkindd = "minilm"\n')
-    run = subprocess.run([RLIT, "train", "reward-model", "--config", str(bad)], capture_output=True, text=True)
-    assert run.returncode == 2 and "bad.toml: unknown key 'kindd'" in run.stderr and "Traceback" not in run.stderr
+    monkeypatch.setattr(sys, "argv", ["rlit", "train", "reward-model", "--config", str(bad)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2 and "bad.toml: unknown key 'kindd'" in capsys.readouterr().err
     good = tmp_path / "good.toml"
     good.write_text(f'train_file = "{data.name}"\noutput_dir = "rm"\nhead_epochs = 50\neval_fraction = 0.25\n')
-    run = subprocess.run([RLIT, "train", "reward-model", "--config", str(good)], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    assert "held-out pairwise accuracy" in run.stdout and (tmp_path / "rm" / "rlit-reward-model.json").is_file()
+    monkeypatch.setattr(sys, "argv", ["rlit", "train", "reward-model", "--config", str(good)])
+    main()
+    assert "held-out pairwise accuracy" in capsys.readouterr().out
+    assert (tmp_path / "rm" / "rlit-reward-model.json").is_file()
