@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,8 +38,14 @@ STYLES = ["in lowercase letters", "without commas", "in exactly two sentences", 
 PHASES = ("rollout", "scoring", "advantages", "update", "step")
 
 
+CPU_SECONDS: list[float] = []  # CPU time (user + sys) of each finished subprocess, in order
+
+
 def run(cmd: list[str], cwd: Path | None = None) -> str:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SECONDS.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     if proc.returncode != 0:
         sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
     return proc.stdout + proc.stderr
@@ -118,16 +125,18 @@ def main() -> None:
     say(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f}")
     say("work: tiny GPT-2 policy (2 layers, d=128, 50,257 tokens) + GPT-2 reward model (only reward) + separate critic "
         f"from the reward model; batch 16, 32 new tokens, temperature 0.7, 4 PPO epochs, 1 minibatch; {args.steps} steps per run, first excluded")
-    trl_runs, rlit_runs = [], []
+    trl_runs, rlit_runs, trl_cpu, rlit_cpu = [], [], [], []
     for r in range(args.repeats):
         trl = trl_step_times(args.trl_venv, args.bench_dir, tiny, args.steps)
         trl_runs.append(statistics.median(trl[1:] or trl))
-        say(f"run {r + 1}: TRL 1.12 per-step s {[round(x, 2) for x in trl]} -> median {trl_runs[-1]:.3f}")
+        trl_cpu.append(CPU_SECONDS[-1])
+        say(f"run {r + 1}: TRL 1.12 per-step s {[round(x, 2) for x in trl]} -> median {trl_runs[-1]:.3f} (process CPU {trl_cpu[-1]:.1f} s incl. start-up)")
         steps = rlit_steps(rlit_config(work, tiny, args.steps, f"rlit-{r}", prompts, rm_reward))
         rlit_runs.append(medians(steps))
+        rlit_cpu.append(CPU_SECONDS[-1])
         lens = statistics.mean(s["response/length"] for s in steps)
         say(f"run {r + 1}: rlit per-step s {[round(s['time/step'], 2) for s in steps]} -> median {rlit_runs[-1]['step']:.3f} "
-            f"(mean response length {lens:.1f} tokens)")
+            f"(process CPU {rlit_cpu[-1]:.1f} s incl. start-up; mean response length {lens:.1f} tokens)")
     trl_med = statistics.median(trl_runs)
     rlit_med = {p: statistics.median(x[p] for x in rlit_runs) for p in PHASES}
     say()
@@ -137,6 +146,8 @@ def main() -> None:
     say(f"seconds per step: rlit {rlit_med['step']:.3f}, TRL 1.12 {trl_med:.3f}; ratio rlit/TRL = {ratio:.2f}x "
         f"(target <= 0.5x: {'met' if ratio <= 0.5 else 'MISSED'})")
     say(f"per-run ratios: {[round(x['step'] / t, 2) for x, t in zip(rlit_runs, trl_runs)]}")
+    say(f"process CPU seconds per run (incl. start-up, load-independent): rlit {statistics.median(rlit_cpu):.1f}, "
+        f"TRL {statistics.median(trl_cpu):.1f}; ratio {statistics.median(rlit_cpu) / statistics.median(trl_cpu):.2f}x")
 
     say()
     say(reward_share(work, tiny, args))

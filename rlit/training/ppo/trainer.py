@@ -68,9 +68,10 @@ class PPOTrainer:
             torch.use_deterministic_algorithms(True)
         self.acc = Accelerator(cpu=cfg.model.device == "cpu")
         self.run_dir = Path(cfg.output.dir)
-        self.models: PPOModels = load_models(cfg.model, self.acc.device)
-        self.reward = reward if reward is not None else build_reward(cfg.reward)
+        # Cheap checks first: a bad prompts file or reward config fails before any model loads.
         self.stream = PromptStream(read_prompt_rows(cfg.data.train, cfg.data.prompt_column), cfg.ppo.seed, cfg.data.shuffle)
+        self.reward = reward if reward is not None else build_reward(cfg.reward)
+        self.models: PPOModels = load_models(cfg.model, self.acc.device)
         value_module = self.models.value_module()
         self.params = [p for p in self.models.policy.parameters() if p.requires_grad] + list(value_module.parameters())
         optimizer = torch.optim.AdamW(self.params, lr=cfg.ppo.learning_rate, weight_decay=cfg.ppo.weight_decay,
