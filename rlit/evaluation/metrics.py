@@ -178,7 +178,7 @@ def aggregate(spec: AggregateSpec, rows: list[dict[str, Any]], scored: Scored, s
         units, stat, higher = _group_units(units, rows, spec), spec.gap, False
     value = unit_statistic([u["value"] for u in units], [u["weight"] for u in units], stat)
     agg = Aggregate(units, stat, value, higher, n_unscored)
-    if spec.by or method == "group_gap":
+    if spec.by:
         agg.breakdown = _breakdown(units, stat)
     if method == "instruction_level":
         agg.breakdown = _instruction_breakdown(rows, det)

@@ -8,7 +8,7 @@ import io
 import json
 from typing import Any
 
-from rlit.evaluation.report.markdown import ICON, fmt, interval
+from rlit.evaluation.report.markdown import fmt, interval
 from rlit.evaluation.results import SuiteResults
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -58,7 +58,7 @@ def _plots(results: SuiteResults) -> list[tuple[str, str]]:
     for e in ok:
         types = {k[5:]: v for k, v in (e.get("breakdown") or {}).items() if k.startswith("type:")}
         cats = types or {k: v for k, v in (e.get("breakdown") or {}).items() if not k.startswith(("type:",)) and ":" not in k}
-        if cats:
+        if cats and list(cats) != ["(all)"]:
             kind = "instruction type" if types else "category"
             plots.append((f"{e['name']}: by {kind}", _bar_plot(
                 f"{e['name']} by {kind}", list(cats), [v["value"] for v in cats.values()])))
@@ -80,7 +80,7 @@ def _eval_rows(results: SuiteResults) -> str:
         checks = "<br>".join(html.escape(("✔ " if c["passed"] else "✘ ") + c["message"]) for c in gate.get("checks", []))
         rows.append(f"<tr><td><code>{html.escape(e['name'])}</code></td><td>{fmt(e.get('value'))}</td>"
                     f"<td>{interval(e.get('ci'))}</td><td>{e.get('n_units', '–')}</td><td>{delta}</td>"
-                    f"<td class='{status}'>{ICON.get(status, status)}</td><td>{checks}</td></tr>")
+                    f"<td class='{status}'><b>{status.upper()}</b></td><td>{checks}</td></tr>")
     return "\n".join(rows)
 
 
