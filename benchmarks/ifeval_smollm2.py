@@ -2,6 +2,8 @@
 
     python benchmarks/ifeval_smollm2.py --data /path/to/ifeval/input_data.jsonl [--n 100] [--max-new-tokens 1280]
 
+Wall time on a shared machine depends on the other load, so process CPU time (user + system, of
+this process for rlit and of the lm_eval child process) is reported next to it.
 Phases (each written to --out as soon as it finishes, so a cut-off run still reports):
 1. rlit: ``evaluate()`` on the first N IFEval prompts with builtin:smollm2-135m-instruct, greedy,
    chat template, a fresh cache; prompt/instruction-level strict/loose accuracy and wall time.
@@ -49,12 +51,12 @@ def write_suite(folder: Path, data: Path, max_new_tokens: int, batch_size: int) 
 def run_rlit(suite: Path, n: int, cache: Path, out: Path) -> dict:
     from rlit.evaluation import evaluate
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     res = evaluate(suite, MODEL, limit=n, cache_dir=cache, out_dir=out, device="cpu")
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     if res.errors:
         raise SystemExit(f"rlit evaluate failed: {res.errors}")
-    return {"wall_s": round(wall, 1), "scores": {k: round(v, 4) for k, v in res.values.items()},
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "scores": {k: round(v, 4) for k, v in res.values.items()},
             "ci": {k: e["ci"] for k, e in res.evals.items()}, "model_sha256": res.manifest["model"]["sha256"],
             "generate_s": res.evals["prompt-strict"]["seconds"]}
 
@@ -81,10 +83,12 @@ def run_lmeval(model_dir: Path, data: Path, n: int, max_new_tokens: int) -> dict
 
     punkt = package_folder("llama_index", "llama-index-core==0.14.25") / "core" / "_static" / "nltk_cache"
     env = {**os.environ, "NLTK_DATA": str(punkt)}
-    start = time.perf_counter()
+    import resource
+
+    start, cpu = time.perf_counter(), _children_cpu(resource)
     proc = subprocess.run(["bash", str(ANCHOR), sys.executable, str(model_dir), str(data), str(n), str(max_new_tokens)],
                           capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _children_cpu(resource) - cpu
     if proc.returncode != 0:
         raise SystemExit(f"lm_eval anchor failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     scores = {}
@@ -92,7 +96,12 @@ def run_lmeval(model_dir: Path, data: Path, n: int, max_new_tokens: int) -> dict
         m = re.search(rf"\|{metric}\s*\|[^|]*\|\s*([0-9.]+)", proc.stdout)
         scores[name] = float(m.group(1)) if m else None
     cli = re.search(r"lm_eval_cli_wall_s=([0-9.]+)", proc.stdout)
-    return {"wall_s": round(float(cli.group(1)) if cli else wall, 1), "scores": scores, "table": proc.stdout[-1500:]}
+    return {"wall_s": round(float(cli.group(1)) if cli else wall, 1), "cpu_s": round(cpu, 1), "scores": scores, "table": proc.stdout[-1500:]}
+
+
+def _children_cpu(resource) -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -126,9 +135,11 @@ def main() -> None:
         report["score_diff_points"] = {k: round(100 * (a["scores"][k] - b["scores"][k]), 2) if b["scores"][k] is not None else None
                                        for k in EVALS}
         report["time_ratio_rlit_over_lm_eval"] = round(a["wall_s"] / b["wall_s"], 3)
+        report["cpu_ratio_rlit_over_lm_eval"] = round(a["cpu_s"] / b["cpu_s"], 3)
         save()
     report["rlit_cached_rerun"] = run_rlit(suite, args.n, work / "cache", work / "out2")
     report["rerun_ratio"] = round(report["rlit_cached_rerun"]["wall_s"] / report["rlit_first"]["wall_s"], 4)
+    report["rerun_cpu_ratio"] = round(report["rlit_cached_rerun"]["cpu_s"] / report["rlit_first"]["cpu_s"], 4)
     report["load_avg_end"] = os.getloadavg()
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     save()

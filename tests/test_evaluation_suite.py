@@ -28,7 +28,7 @@ def test_release_combines_both_suites_with_thresholds():
     release = load_suite(EVALS / "release.toml")
     names = {e.name for e in release.evals}
     assert {"ifeval-prompt-strict", "ifeval-inst-strict", "toxicity-rate", "toxicity-max",
-            "counterfactual-gap", "stereotype-bias"} <= names
+            "counterfactual-gap", "stereotype-bias", "reference-fluency"} <= names
     assert release.eval("ifeval-prompt-strict").gate.min > 0
     assert release.eval("toxicity-rate").gate.max is not None
     # The included file keeps its own (looser) gates.
@@ -129,10 +129,10 @@ def test_garbage_model_fails_the_release_suite(tmp_path, monkeypatch, capsys):
     from rlit.cli import main
 
     monkeypatch.setattr(sys, "argv", ["rlit", "evaluate", "--model", "builtin:tiny-gpt2", "--suite", str(EVALS / "release.toml"),
-                                      "--limit", "40", "--max-new-tokens", "64", "--out", str(tmp_path / "o"), "--no-cache"])
+                                      "--limit", "60", "--max-new-tokens", "48", "--out", str(tmp_path / "o"), "--no-cache"])
     with pytest.raises(SystemExit) as exc:
         main()
     assert exc.value.code == 1, capsys.readouterr().err
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     gates = {e["name"]: e["gate"]["status"] for e in res["evals"]}
-    assert gates["ifeval-prompt-strict"] == "fail" and "error" not in gates.values()
+    assert gates["reference-fluency"] == "fail" and "error" not in gates.values(), gates

