@@ -76,6 +76,16 @@ def test_split_is_seeded_and_disjoint():
     assert split_pairs(pairs, 0.25, seed=3) == (train, held)
 
 
+def test_extract_prompt_splits_the_shared_conversation():
+    from rlit.training.preference_data import split_common_prefix
+
+    pair = Pair("User: hi there\n\nBot: Hello, how can I help?", "User: hi there\n\nBot: Help yourself.")
+    split = split_common_prefix(pair)
+    assert split == Pair("Hello, how can I help?", "Help yourself.", "User: hi there\n\nBot:")
+    assert split_common_prefix(Pair("same", "same", "p")) == Pair("same", "same", "p")  # has a prompt: unchanged
+    assert split_common_prefix(Pair("abc", "abd")) == Pair("abc", "abd")  # no whitespace boundary: unchanged
+
+
 def test_config_unknown_key_and_type_name_file(tmp_path):
     cfg = tmp_path / "rm.toml"
     cfg.write_text('train_file = "p.jsonl"\noutput_dir = "o"\nhead_epoch = 3\n')

@@ -45,19 +45,34 @@ def embed(embedder: Any, texts: list[str], batch_size: int = 64, progress: bool 
     return emb.float().cpu().clone()  # encode runs under inference_mode; a clone can enter autograd
 
 
+FEATURES = ("text", "completion", "completion+prompt")
+
+
 @dataclass
 class HeadConfig:
+    """The head's shape and what it reads (saved as bt-head.json).
+
+    features: ``text`` = embedding of prompt + separator + completion; ``completion`` = embedding
+    of the completion alone; ``completion+prompt`` = [e(completion), e(prompt) * e(completion)],
+    so the head can weigh the answer by what was asked without the prompt crowding it out of the
+    embedder's window.
+    """
+
     head: str = "linear"  # linear | mlp
-    dim: int = 384
+    dim: int = 384  # of the embedder; the head's input is 2 * dim for completion+prompt
     hidden: int = 256
+    features: str = "text"
 
     def build(self) -> Any:
         from torch import nn
 
+        if self.features not in FEATURES:
+            raise ConfigError(f"features must be one of {', '.join(FEATURES)}, got {self.features!r}")
+        width = self.dim * (2 if self.features == "completion+prompt" else 1)
         if self.head == "linear":
-            return nn.Linear(self.dim, 1)
+            return nn.Linear(width, 1)
         if self.head == "mlp":
-            return nn.Sequential(nn.Linear(self.dim, self.hidden), nn.GELU(), nn.Linear(self.hidden, 1))
+            return nn.Sequential(nn.Linear(width, self.hidden), nn.GELU(), nn.Linear(self.hidden, 1))
         raise ConfigError(f"head must be 'linear' or 'mlp', got {self.head!r}")
 
 
@@ -94,10 +109,26 @@ class MiniLMRewardModel:
     def texts(self, prompts: list[str], completions: list[str]) -> list[str]:
         return [join_text(p, c, self.separator) for p, c in zip(prompts, completions)]
 
+    def features(self, prompts: list[str], completions: list[str], batch_size: int = 64, progress: bool = False) -> Any:
+        """The head's input for each row, per ``head_config.features``."""
+        import torch
+
+        kind = self.head_config.features
+        if kind == "text":
+            return embed(self.embedder, self.texts(prompts, completions), batch_size, progress)
+        ec = embed(self.embedder, completions, batch_size, progress)
+        if kind == "completion":
+            return ec
+        unique = list(dict.fromkeys(prompts))  # prompts repeat (pairs, samples): embed each once
+        ep = embed(self.embedder, unique, batch_size, progress)
+        index = {p: i for i, p in enumerate(unique)}
+        ep = ep[[index[p] for p in prompts]]
+        return torch.cat([ec, ep * ec], dim=1)
+
     def score(self, prompts: list[str], completions: list[str], batch_size: int = 64) -> list[float]:
         import torch
 
-        emb = embed(self.embedder, self.texts(prompts, completions), batch_size)
+        emb = self.features(prompts, completions, batch_size)
         with torch.no_grad():
             return self.head(emb).squeeze(-1).tolist()
 

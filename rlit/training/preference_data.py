@@ -80,10 +80,23 @@ def _parse_row(line: str, where: str) -> Pair:
     return Pair(values["chosen"], values["rejected"], values["prompt"])
 
 
-def write_pairs(path: str | Path, rows: list[dict]) -> None:
-    with Path(path).open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+def split_common_prefix(pair: Pair) -> Pair:
+    """A pair without a prompt, split at the longest common prefix of chosen and rejected, cut back
+    to just after whitespace so no word is split; pairs that already have a prompt are unchanged.
+
+    For hh-rlhf the prefix is the conversation up to the final "Assistant:" turn.
+    """
+    if pair.prompt:
+        return pair
+    c, r = pair.chosen, pair.rejected
+    n = 0
+    limit = min(len(c), len(r))
+    while n < limit and c[n] == r[n]:
+        n += 1
+    while n > 0 and not c[n - 1].isspace():
+        n -= 1
+    prompt = c[:n].rstrip()
+    return Pair(c[n:], r[n:], prompt) if prompt else pair
 
 
 def file_hash(path: str | Path) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Literal
 from rlit.configfile import build, load_stage
 from rlit.errors import ConfigError
 from rlit.training.minilm_bt import MINILM
-from rlit.training.preference_data import DEFAULT_SEPARATOR, Pair, file_hash, read_pairs, split_pairs
+from rlit.training.preference_data import DEFAULT_SEPARATOR, Pair, file_hash, read_pairs, split_common_prefix, split_pairs
 
 PATH_FIELDS = ("train_file", "eval_file", "output_dir")
 MODEL_FIELDS = ("base_model",)
@@ -53,7 +53,12 @@ class RewardModelConfig:
     truncation: Literal["left", "drop"] = _help(
         "transformer: a pair with a text over max_length is truncated from the left (keeps the completion's end) or "
         "dropped (TRL's own behaviour). Either way the count is reported.", "left")
+    extract_prompt: bool = _help(
+        "Rows without a prompt: the longest common prefix of chosen and rejected (cut back to whitespace) becomes the "
+        "prompt, as TRL's extract_prompt does for implicit-prompt data such as hh-rlhf.", False)
     # minilm
+    features: Literal["text", "completion", "completion+prompt"] = _help(
+        "minilm: what is embedded: the joined text, the completion alone, or [e(completion), e(prompt)*e(completion)].", "text")
     head: Literal["linear", "mlp"] = _help("minilm: Bradley-Terry head, a linear map or a one-hidden-layer MLP.", "linear")
     hidden: int = _help("minilm: hidden units of the MLP head.", 256)
     head_epochs: int = _help("minilm: full-batch AdamW steps for the head.", 300)
@@ -127,12 +132,16 @@ class TrainResult:
 
 def load_splits(cfg: RewardModelConfig) -> tuple[list[Pair], list[Pair], str]:
     """(train, held-out, data hash) per the config."""
-    pairs = read_pairs(cfg.train_file, cfg.limit)
+    pairs = _prepared(read_pairs(cfg.train_file, cfg.limit), cfg)
     data_hash = file_hash(cfg.train_file)
     if cfg.eval_file:
-        return pairs, read_pairs(cfg.eval_file), f"{data_hash}+{file_hash(cfg.eval_file)}"
+        return pairs, _prepared(read_pairs(cfg.eval_file), cfg), f"{data_hash}+{file_hash(cfg.eval_file)}"
     train, held = split_pairs(pairs, cfg.eval_fraction, cfg.seed)
     return train, held, data_hash
+
+
+def _prepared(pairs: list[Pair], cfg: RewardModelConfig) -> list[Pair]:
+    return [split_common_prefix(p) for p in pairs] if cfg.extract_prompt else pairs
 
 
 def train_reward_model(cfg: RewardModelConfig, log: Callable[[str], None] = print) -> TrainResult:
@@ -160,14 +169,14 @@ def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], d
     embedder = load_embedder(cfg.base_model, "cpu" if cfg.device == "cpu" else None, cfg.max_length, "left")
     # sentence-transformers 6 renamed get_sentence_embedding_dimension; 5.x has only the old name.
     dim = (getattr(embedder, "get_embedding_dimension", None) or embedder.get_sentence_embedding_dimension)()
-    head_config = HeadConfig(cfg.head, dim, cfg.hidden)
+    head_config = HeadConfig(cfg.head, dim, cfg.hidden, cfg.features)
     rm = MiniLMRewardModel(embedder, None, cfg.base_model, head_config, cfg.separator)
     texts = rm.texts([p.prompt for p in train], [p.chosen for p in train]) + rm.texts([p.prompt for p in train], [p.rejected for p in train])
-    lengths = [len(ids) for ids in embedder.tokenizer(texts)["input_ids"]]
+    lengths = [len(ids) for ids in embedder.tokenizer(texts if cfg.features == "text" else [p.chosen for p in train] + [p.rejected for p in train])["input_ids"]]
     truncated = sum(max(lengths[i], lengths[i + len(train)]) > cfg.max_length for i in range(len(train)))
     log(f"training pairs over max_length={cfg.max_length} word pieces: {truncated} of {len(train)} (truncated from the left)")
     log("embedding training pairs")
-    emb = embed(embedder, texts, cfg.embed_batch_size, progress=True)
+    emb = rm.features([p.prompt for p in train] * 2, [p.chosen for p in train] + [p.rejected for p in train], cfg.embed_batch_size, progress=True)
     rm.head = train_head(emb[: len(train)], emb[len(train):], head_config, cfg.head_epochs, cfg.head_lr, cfg.head_weight_decay, cfg.seed)
     log("scoring held-out pairs")
     chosen = rm.score([p.prompt for p in held], [p.chosen for p in held], cfg.embed_batch_size)
@@ -177,7 +186,7 @@ def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], d
     manifest = {
         "kind": "minilm", "base_model": cfg.base_model, "accuracy": accuracy, "n_train": len(train), "n_eval": len(held),
         "data_hash": data_hash, "separator": cfg.separator, "max_length": cfg.max_length, "truncation_side": "left",
-        "head": cfg.head, "truncated_for_length": truncated,
+        "head": cfg.head, "features": cfg.features, "extract_prompt": cfg.extract_prompt, "truncated_for_length": truncated,
     }
     write_manifest(cfg.output_dir, manifest)
     return TrainResult(Path(cfg.output_dir), "minilm", accuracy, len(train), len(held), truncated_for_length=truncated, manifest=manifest)

@@ -38,7 +38,8 @@ def minilm_dir(tmp_path_factory):
     with (tmp / "pairs.jsonl").open("w") as fh:
         for i in range(40):
             fh.write(json.dumps({"prompt": f"Please help with task {i}.", "chosen": rng.choice(POLITE), "rejected": rng.choice(RUDE)}) + "\n")
-    cfg = load_reward_model_config({"train_file": str(tmp / "pairs.jsonl"), "output_dir": str(tmp / "rm"), "eval_fraction": 0.25, "head_epochs": 150})
+    cfg = load_reward_model_config({"train_file": str(tmp / "pairs.jsonl"), "output_dir": str(tmp / "rm"), "eval_fraction": 0.25,
+                                    "head_epochs": 150, "features": "completion+prompt", "head": "mlp", "hidden": 32})
     train_reward_model(cfg, log=lambda m: None)
     return tmp / "rm"
 
@@ -51,7 +52,7 @@ def test_registered_through_its_entry_point(registry):
 
 def test_minilm_folder_prefers_polite_on_new_phrases(registry, minilm_dir):
     source = registry.source_class("reward-model")(model=str(minilm_dir))
-    assert source.kind == "minilm"
+    assert source.kind == "minilm" and source.minilm.head_config.features == "completion+prompt"
     prompts = ["Can you help me fix my bicycle?"] * 4
     good = ["Thanks for asking! I would be glad to help you fix it.", "Of course, kindly let me explain how."]
     bad = ["Fix it yourself, stop bothering me.", "What a dumb thing to ask. Go away."]
