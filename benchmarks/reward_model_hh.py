@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--learning-rate", type=float, default=5e-5)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--head", default="linear")
+    ap.add_argument("--features", default="completion", help="minilm features: text, completion, completion+prompt")
+    ap.add_argument("--no-extract-prompt", action="store_true", help="keep whole conversations (no common-prefix prompt)")
     ap.add_argument("--lora", action="store_true")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N pairs (quick check)")
     ap.add_argument("--rows", type=int, default=256, help="texts scored for the rows/s figure")
@@ -79,13 +81,14 @@ def main() -> None:
         lines.append(f"# {total} pairs -> {total // 2} train / {total - total // 2} test")
         for kind in args.kinds.split(","):
             cfg = {"kind": kind, "train_file": str(train), "eval_file": str(test), "output_dir": str(tmpdir / kind),
-                   "max_length": args.max_length, "seed": args.seed, "head": args.head}
+                   "max_length": args.max_length, "seed": args.seed, "head": args.head, "features": args.features,
+                   "extract_prompt": kind == "minilm" and not args.no_extract_prompt}  # transformer: whole text, left-truncated
             if kind == "transformer":
                 cfg.update(base_model=args.transformer_base, epochs=args.epochs, learning_rate=args.learning_rate,
                            batch_size=args.batch_size, lora=args.lora, save_steps=10_000)
             result = train_reward_model(load_reward_model_config(cfg))
             m = result.manifest
-            what = (f"{kind} ({m['base_model']}, head {args.head})" if kind == "minilm" else
+            what = (f"{kind} ({m['base_model']}, {args.head} head on {args.features} embeddings, extract_prompt {not args.no_extract_prompt})" if kind == "minilm" else
                     f"{kind} ({m['base_model']}{' + LoRA' if args.lora else ''}, {args.epochs} epoch, lr {args.learning_rate}, batch {args.batch_size})")
             lines.append(f"{what}: held-out pairwise accuracy {result.accuracy:.3f} on {result.n_eval} pairs; "
                          f"train+eval time {result.seconds:.0f} s; max_length {args.max_length}, "
