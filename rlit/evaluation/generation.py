@@ -94,6 +94,19 @@ def generation_cache(root: Any, lm: LoadedModel, settings: GenerationSettings) -
 
 
 def _generate_batch(lm: LoadedModel, texts: list[str], settings: GenerationSettings, seed: int) -> list[str]:
+    """Left-padded batch generation; the caller's model mode and tokenizer sides are restored
+    (the trainer passes its live policy and tokenizer)."""
+    tok, model = lm.tokenizer, lm.model
+    saved = (tok.padding_side, tok.truncation_side, model.training)
+    try:
+        model.eval()
+        return _generate_left_padded(lm, texts, settings, seed)
+    finally:
+        tok.padding_side, tok.truncation_side = saved[0], saved[1]
+        model.train(saved[2])
+
+
+def _generate_left_padded(lm: LoadedModel, texts: list[str], settings: GenerationSettings, seed: int) -> list[str]:
     import torch
 
     tok, model = lm.tokenizer, lm.model

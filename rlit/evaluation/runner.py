@@ -112,7 +112,8 @@ def evaluate(
 def _finish(results: SuiteResults, suite: Suite, ctx: _Context, base: SuiteResults | None, baseline: Any, out: Path | None) -> None:
     if ctx._lm is not None:
         results.manifest["model"] = {"name": ctx._lm.name, "sha256": ctx._lm.fingerprint, "device": ctx._lm.device}
-    results.apply_gates(suite, base, str(baseline) if base is not None else None)
+    name = str(baseline) if isinstance(baseline, (str, Path)) else "in-memory results"
+    results.apply_gates(suite, base, name if base is not None else None)
     if out:
         from rlit.evaluation.report import write_reports
 
