@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -78,7 +79,8 @@ def main() -> None:
             thresholds.append(f"{name:<26} > {t:.1f}: flags {np.mean(probs[:len(positives)] > t):6.1%} of toxic, "
                               f"{np.mean(neg[ident] > t):5.1%} of identity benign, {np.mean(neg[~ident] > t):5.1%} of other benign")
     rates = [float(row.split()[-1]) for row in table[1:]]
-    lines += ["ROC AUC (toxic vs benign) and throughput (2-core CPU, one process, best of 3):", *table,
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines += [f"ROC AUC (toxic vs benign) and throughput (2-core CPU shared, load average {load}; best of 3):", *table,
               f"throughput ratio rlit/raw: {rates[1] / rates[0]:.2f}", "",
               "Identity-swap gap (same benign sentence, identity term swapped):", *gaps, "",
               "What a veto threshold flags (share of texts scoring above it):", *thresholds]
