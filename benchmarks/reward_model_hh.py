@@ -74,7 +74,8 @@ def main() -> None:
     from rlit.training.reward_model import load_reward_model_config, train_reward_model
 
     lines = [f"# reward models on {args.data.name}: train on one half, test on the other (seed {args.seed})",
-             f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, torch threads {__import__('torch').get_num_threads()}"]
+             f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, torch threads {__import__('torch').get_num_threads()}, "
+             f"load average at start {os.getloadavg()[0]:.1f} (a shared machine: times scale with it)"]
     with tempfile.TemporaryDirectory(prefix="rlit-hh-") as tmp:
         tmpdir = Path(tmp)
         train, test, total = split_halves(args.data, tmpdir, args.seed, args.limit)
