@@ -26,6 +26,15 @@ class UpperShare(rlit.RewardSource):
         return out
 
 
+class DotCount(rlit.RewardSource):
+    """Number of '.' characters per completion, over 8 (capped at 1): a rule rewarding one token."""
+
+    name = "dot-count"
+
+    def score(self, prompts, completions, **columns):
+        return [min(1.0, c.count(".") / 8) for c in completions]
+
+
 class NeedsTopic(rlit.RewardSource):
     """Scores 1 when the row's topic column arrived, None (unscorable) for topic 'skip'."""
 
@@ -40,6 +49,7 @@ class TestPlugin:
     @rlit.hookimpl
     def register_rewards(self, register):
         register(UpperShare)
+        register(DotCount)
         register(NeedsTopic)
 
 
@@ -274,13 +284,16 @@ def test_periodic_evaluation_runs_the_eval_suite_on_the_policy(tmp_path, tiny_po
 
 @pytest.mark.slow
 def test_reward_rises_on_a_simple_rule(tmp_path, tiny_policy_dir, temp_plugin):
+    """Reward = number of '.' per completion / 8 on the peaked tiny GPT-2; rises within ~10 steps."""
     from rlit.training.ppo.trainer import train_ppo
 
     temp_plugin(TestPlugin(), "ppo-training-test")
     policy = peaked_policy(tiny_policy_dir, tmp_path / "peaked")
-    cfg = config(tmp_path, policy, ppo={"steps": 30, "batch_size": 8, "ppo_epochs": 2, "learning_rate": 1e-3,
-                                        "kl_coef": 0.01, "lr_schedule": "constant"},
+    prompts = write_prompts(tmp_path / "two.jsonl", n=2)  # a tiny random model barely generalises across prompts
+    cfg = config(tmp_path, policy, data={"train": str(prompts)}, reward={"sources": [{"name": "dot-count"}]},
+                 generation={"max_new_tokens": 8, "temperature": 1.0},
+                 ppo={"steps": 30, "batch_size": 8, "ppo_epochs": 4, "learning_rate": 5e-4, "kl_coef": 0.01, "lr_schedule": "constant"},
                  watch={"window": 5})
     summary = train_ppo(cfg)
-    print("upper-share reward, first 5 -> last 5 steps:", summary["reward_first"], summary["reward_last"])
-    assert summary["reward_last"] > summary["reward_first"] + 0.15
+    print("dot-count reward, mean of first 5 -> last 5 steps:", summary["reward_first"], summary["reward_last"])
+    assert summary["reward_last"] > summary["reward_first"] + 0.2
