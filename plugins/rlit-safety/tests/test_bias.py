@@ -66,12 +66,13 @@ def test_training_needs_both_classes():
 
 
 @pytest.mark.slow
-def test_full_classifier_prefers_stereotypes_on_held_out_items(tmp_path):
-    """Full data (several minutes on 2 cores): held-out items, stereotype scored above its anti-stereotype."""
+def test_full_classifier_prefers_stereotypes_on_held_out_items():
+    """Full data (minutes on 2 cores; embeddings shared with the source's cache): held-out items."""
     from sklearn.model_selection import GroupShuffleSplit
 
     data = bias.load_bias_dataset()
-    embeddings = bias.embed(bias.load_embedder(), data.texts)
+    key = bias.embeddings_key(None, bias.MINILM)
+    embeddings = bias.training_embeddings(data, bias.load_embedder(), bias.default_cache_dir(), key)
     train, test = next(GroupShuffleSplit(1, test_size=0.2, random_state=1).split(embeddings, data.labels, data.groups))
     clf = bias.train_bias_classifier(embeddings[train], [data.labels[i] for i in train], [data.groups[i] for i in train])
     p = clf.predict_proba(embeddings[test])
