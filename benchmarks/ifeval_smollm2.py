@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,26 @@ EVALS = {  # rlit eval name -> lm-eval metric name
     "prompt-strict": "prompt_level_strict_acc", "inst-strict": "inst_level_strict_acc",
     "prompt-loose": "prompt_level_loose_acc", "inst-loose": "inst_level_loose_acc",
 }
+
+
+def scorable_rows(data: Path, n: int, work: Path) -> tuple[Path, list]:
+    """The first n rows minus those the ifeval source refuses (kwargs lm-eval would replace by a
+    random draw, e.g. a non-letter for letter_frequency), written to a temporary file that both
+    rlit and lm_eval read, so they see the same prompts. The file is deleted with the work folder."""
+    from rlit.plugins import get_registry
+
+    source = get_registry().source_class("ifeval")()
+    rows = [json.loads(line) for line in data.read_text().splitlines()[:n]]
+    kept, excluded = [], []
+    for r in rows:
+        try:
+            source.score([r["prompt"]], [""], instruction_id_list=[r["instruction_id_list"]], kwargs=[r["kwargs"]])
+            kept.append(r)
+        except Exception as exc:  # the source names the row and the instruction
+            excluded.append({"key": r.get("key"), "reason": str(exc)[:200]})
+    path = work / "ifeval_first_n.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    return path, excluded
 
 
 def write_suite(folder: Path, data: Path, max_new_tokens: int, batch_size: int) -> Path:
@@ -114,7 +135,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ifeval_smollm2.json")
     args = ap.parse_args()
     data = args.data.resolve()
-    work = Path(tempfile.mkdtemp(prefix="rlit-ifeval-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="rlit-ifeval-bench-"))  # removed at the end (holds a filtered copy of the data)
     report: dict = {"model": MODEL, "data": str(data), "n": args.n, "max_new_tokens": args.max_new_tokens,
                     "batch_size": args.batch_size, "cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(),
                     "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -124,12 +145,15 @@ def main() -> None:
         args.out.write_text(json.dumps(report, indent=1))
         print(json.dumps({k: v for k, v in report.items() if k != "lm_eval_table"}, indent=1), flush=True)
 
+    data, report["excluded_keys"] = scorable_rows(data, args.n, work)
     suite = write_suite(work, data, args.max_new_tokens, args.batch_size)
-    report["rlit_first"] = run_rlit(suite, args.n, work / "cache", work / "out1")
+    n = args.n - len(report["excluded_keys"])
+    report["n_scored"] = n
+    report["rlit_first"] = run_rlit(suite, n, work / "cache", work / "out1")
     save()
     if not args.rlit_only:
         model_dir = save_model_folder(work / "model")
-        report["lm_eval"] = run_lmeval(model_dir, data, args.n, args.max_new_tokens)
+        report["lm_eval"] = run_lmeval(model_dir, data, n, args.max_new_tokens)
         report["lm_eval_table"] = report["lm_eval"].pop("table")
         a, b = report["rlit_first"], report["lm_eval"]
         report["score_diff_points"] = {k: round(100 * (a["scores"][k] - b["scores"][k]), 2) if b["scores"][k] is not None else None
@@ -137,12 +161,13 @@ def main() -> None:
         report["time_ratio_rlit_over_lm_eval"] = round(a["wall_s"] / b["wall_s"], 3)
         report["cpu_ratio_rlit_over_lm_eval"] = round(a["cpu_s"] / b["cpu_s"], 3)
         save()
-    report["rlit_cached_rerun"] = run_rlit(suite, args.n, work / "cache", work / "out2")
+    report["rlit_cached_rerun"] = run_rlit(suite, n, work / "cache", work / "out2")
     report["rerun_ratio"] = round(report["rlit_cached_rerun"]["wall_s"] / report["rlit_first"]["wall_s"], 4)
     report["rerun_cpu_ratio"] = round(report["rlit_cached_rerun"]["cpu_s"] / report["rlit_first"]["cpu_s"], 4)
     report["load_avg_end"] = os.getloadavg()
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     save()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
