@@ -91,8 +91,9 @@ def main() -> None:
             m = result.manifest
             what = (f"{kind} ({m['base_model']}, {args.head} head on {args.features} embeddings, extract_prompt {not args.no_extract_prompt})" if kind == "minilm" else
                     f"{kind} ({m['base_model']}{' + LoRA' if args.lora else ''}, {args.epochs} epoch, lr {args.learning_rate}, batch {args.batch_size})")
+            head = f" (of which the Bradley-Terry head {m['head_seconds']} s; the rest is embedding)" if kind == "minilm" else ""
             lines.append(f"{what}: held-out pairwise accuracy {result.accuracy:.3f} on {result.n_eval} pairs; "
-                         f"train+eval time {result.seconds:.0f} s; max_length {args.max_length}, "
+                         f"train+eval time {result.seconds:.0f} s{head}; max_length {args.max_length}, "
                          f"{result.truncated_for_length} train pairs truncated (left), {result.dropped_for_length} dropped")
             rps, n = source_rows_per_second(result.output_dir, test, args.rows, 32 if kind == "minilm" else 16)
             lines.append(f"  reward-model source on this folder: {rps:.1f} rows/s ({n} hh-rlhf texts, CPU)")

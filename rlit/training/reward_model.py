@@ -177,7 +177,10 @@ def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], d
     log(f"training pairs over max_length={cfg.max_length} word pieces: {truncated} of {len(train)} (truncated from the left)")
     log("embedding training pairs")
     emb = rm.features([p.prompt for p in train] * 2, [p.chosen for p in train] + [p.rejected for p in train], cfg.embed_batch_size, progress=True)
+    head_start = time.perf_counter()
     rm.head = train_head(emb[: len(train)], emb[len(train):], head_config, cfg.head_epochs, cfg.head_lr, cfg.head_weight_decay, cfg.seed)
+    head_seconds = time.perf_counter() - head_start
+    log(f"Bradley-Terry head trained in {head_seconds:.1f} s")
     log("scoring held-out pairs")
     chosen = rm.score([p.prompt for p in held], [p.chosen for p in held], cfg.embed_batch_size)
     rejected = rm.score([p.prompt for p in held], [p.rejected for p in held], cfg.embed_batch_size)
@@ -187,6 +190,7 @@ def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], d
         "kind": "minilm", "base_model": cfg.base_model, "accuracy": accuracy, "n_train": len(train), "n_eval": len(held),
         "data_hash": data_hash, "separator": cfg.separator, "max_length": cfg.max_length, "truncation_side": "left",
         "head": cfg.head, "features": cfg.features, "extract_prompt": cfg.extract_prompt, "truncated_for_length": truncated,
+        "head_seconds": round(head_seconds, 2),
     }
     write_manifest(cfg.output_dir, manifest)
     return TrainResult(Path(cfg.output_dir), "minilm", accuracy, len(train), len(held), truncated_for_length=truncated, manifest=manifest)
