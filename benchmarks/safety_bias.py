@@ -22,6 +22,8 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_sco
 from sklearn.model_selection import GroupShuffleSplit
 
 from rlit_safety import bias
+from rlit_safety.counterfactual import counterfactual_gap, template_groups
+from rlit_safety.identity import SWAP_TERMS, identity_templates
 
 
 def metrics(data: bias.BiasDataset, test: np.ndarray, probs: np.ndarray) -> str:
@@ -71,6 +73,17 @@ def main() -> None:
     start = time.perf_counter()
     final.predict_proba(E)
     svm_s = time.perf_counter() - start
+    # Counterfactual gap of the bias score itself on the project's benign identity templates.
+    filled, groups = template_groups(identity_templates(), SWAP_TERMS)
+    probs = final.predict_proba(bias.embed(embedder, filled))
+    gap = counterfactual_gap(probs.tolist(), groups)
+    per_term = {t: float(np.mean(probs[i::len(SWAP_TERMS)])) for i, t in enumerate(SWAP_TERMS)}
+    ranked = sorted(per_term.items(), key=lambda kv: kv[1])
+    lines += ["", f"identity-swap gap of the bias score on {len(filled)} benign template sentences "
+              f"({len(SWAP_TERMS)} terms x {gap['n_groups']} templates): max {gap['max_gap']:.3f}, mean {gap['mean_gap']:.3f}; "
+              f"mean score {probs.mean():.3f}, share > 0.5: {np.mean(probs > 0.5):.1%}",
+              "  mean score per term, lowest: " + ", ".join(f"{t} {v:.2f}" for t, v in ranked[:4]) +
+              "; highest: " + ", ".join(f"{t} {v:.2f}" for t, v in ranked[-4:])]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines += ["", f"rows/s, bias source path on {len(texts)} rows (batch 64, 2-core CPU, load average {load}): "
               f"{len(texts) / (embed_s + svm_s):.0f} (MiniLM embedding {len(texts) / embed_s:.0f} rows/s, "
