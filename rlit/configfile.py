@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,18 +31,27 @@ def build(cls: type[T], data: dict[str, Any], where: str) -> T:
     """Validate ``data`` against dataclass ``cls``; ``where`` prefixes errors (e.g. ``"sft.toml: [sft]"``)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
-    fields = {f.name for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(sorted(fields))}")
+    _check_keys(cls, data, where)
     try:
         return TypeAdapter(cls).validate_python(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
         raise ConfigError(f"{where}: {loc}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+def _check_keys(cls: type, data: dict[str, Any], where: str) -> None:
+    """Unknown keys are errors (pydantic would ignore them), in nested dataclass tables too."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(sorted(fields))}")
+        nested = [t for t in (typing.get_args(hints[key]) or (hints[key],)) if dataclasses.is_dataclass(t)]
+        if nested and isinstance(value, dict):
+            _check_keys(nested[0], value, f"{where}.{key}" if ":" in where else f"{where}: {key}")
 
 
 def load(cls: type[T], path: str | Path, section: str | None = None) -> T:

@@ -5,3 +5,4 @@ from rlit.cli import train_reward  # noqa: F401  (train reward-model, train pref
 from rlit.cli import train_trl  # noqa: F401  (train sft, grpo, rloo)
 from rlit.cli import evaluate  # noqa: F401  (evaluate, gate, compare)
 from rlit.cli import train_ppo  # noqa: F401  (train ppo)
+from rlit.cli import pipeline  # noqa: F401  (pipeline)

@@ -1,0 +1,44 @@
+"""`rlit pipeline`: SFT -> preference pairs -> reward model -> PPO, evaluated before and after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from rlit.cli.app import app, console
+
+
+@app.command("pipeline")
+def pipeline_command(
+    config: Path = typer.Option(..., "--config", "-c", help="Pipeline TOML (see docs/pipeline.md)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (overrides out_dir); a re-run resumes it."),
+) -> None:
+    """Run the whole pipeline; print the before/after table of the held-out evaluation."""
+    from rlit.pipeline import Pipeline, load_pipeline_config
+
+    cfg = load_pipeline_config(config)
+    if out is not None:
+        cfg.out_dir = str(out)
+    summary = Pipeline(cfg, log=lambda line: console.print(line, highlight=False, markup=False)).run()
+    if summary["before"] and summary["after"]:
+        console.print(before_after_table(summary["before"], summary["after"]))
+    console.print(f"pipeline finished in {summary['seconds']:.0f}s; model: {summary['model']}; "
+                  f"report: {Path(cfg.out_dir) / 'eval-after' / 'report.html'}")
+
+
+def before_after_table(before: dict[str, Any], after: dict[str, Any]) -> Table:
+    table = Table("eval", "before PPO", "after PPO", "gain", "95% paired CI", title="held-out evaluation")
+    for name, value in after["values"].items():
+        cmp = (after.get("comparison") or {}).get(name) or {}
+        old = before["values"].get(name)
+        ci = "[{:+.3f}, {:+.3f}]".format(*cmp["ci"]) if cmp.get("ci") else "-"
+        gain = f"{value - old:+.3f}" if value is not None and old is not None else "-"
+        table.add_row(name, _fmt(old), _fmt(value), gain, ci)
+    return table
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"

@@ -1,0 +1,109 @@
+"""The whole pipeline end to end at toy scale, its resume, and its config errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlit.errors import ConfigError
+from rlit.pipeline import load_pipeline_config
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "evals" / "data"
+
+
+def _config(tmp_path: Path) -> Path:
+    train = tmp_path / "train.jsonl"
+    rows = [json.loads(line) for line in (DATA / "instructions-train.jsonl").read_text().splitlines()[:12]]
+    train.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text("\n".join((DATA / "instructions-train-sft.jsonl").read_text().splitlines()[:32]) + "\n")
+    suite = tmp_path / "heldout.toml"
+    suite.write_text(f'''name = "toy-heldout"
+[generation]
+max_new_tokens = 8
+batch_size = 8
+[[evals]]
+name = "ifeval-prompt-loose"
+prompts = "{DATA / 'instructions-test.jsonl'}"
+metric = {{ source = "ifeval", options = {{ mode = "loose" }} }}
+aggregate = {{ method = "prompt_level" }}
+''')
+    cfg = tmp_path / "pipeline.toml"
+    cfg.write_text(f'''out_dir = "run"
+[tiny]
+n_layer = 1
+n_embd = 32
+n_head = 2
+vocab_size = 400
+tokenizer_files = ["sft.jsonl"]
+[sft]
+train_file = "sft.jsonl"
+max_steps = 3
+batch_size = 8
+[preference_pairs]
+prompts = "train.jsonl"
+samples = 3
+max_new_tokens = 8
+reward = {{ sources = [{{ name = "length", options = {{ max = 5, unit = "chars" }} }}] }}
+[reward_model]
+kind = "minilm"
+eval_fraction = 0.25
+head_epochs = 5
+[ppo.model]
+device = "cpu"
+[ppo.data]
+train = "train.jsonl"
+[ppo.generation]
+max_new_tokens = 8
+[ppo.ppo]
+steps = 2
+batch_size = 4
+ppo_epochs = 1
+[ppo.output]
+save_every = 1
+[[ppo.reward.sources]]
+name = "ifeval"
+options = {{ mode = "loose", reward = "fraction" }}
+[[ppo.reward.sources]]
+name = "reward-model"
+weight = 0.1
+[heldout]
+suite = "heldout.toml"
+limit = 8
+''')
+    return cfg
+
+
+def test_pipeline_runs_every_stage_and_resumes(tmp_path):
+    cfg = _config(tmp_path)
+    cmd = [sys.executable, "-m", "rlit", "pipeline", "--config", str(cfg)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = tmp_path / "run"
+    for stage in ("base", "sft", "pairs", "reward-model", "eval-before", "ppo", "eval-after"):
+        assert (run / stage / "stage.json").exists(), stage
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary["after"]["values"]) == {"ifeval-prompt-loose"}
+    assert summary["after"]["comparison"]["ifeval-prompt-loose"]["n_pairs"] == 8
+    assert "held-out evaluation" in proc.stdout
+    assert (run / "eval-after" / "report.html").exists()
+    # a second run finds every stage done and does no work
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert again.returncode == 0
+    assert again.stdout.count("done in an earlier run") == 7
+
+
+def test_config_errors_name_the_file_and_key(tmp_path):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('out_dir = "x"\n[tiny]\nn_layers = 2\n')
+    with pytest.raises(ConfigError, match=r"p.toml: .*n_layers"):
+        load_pipeline_config(cfg)
+    cfg.write_text('out_dir = "x"\n')
+    with pytest.raises(ConfigError, match="set base_model or a \\[tiny\\] table"):
+        load_pipeline_config(cfg)
+    cfg.write_text('base_model = "m"\n[preference_pairs]\nprompts = "p.jsonl"\n')
+    with pytest.raises(ConfigError, match="go together"):
+        load_pipeline_config(cfg)
