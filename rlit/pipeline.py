@@ -49,7 +49,7 @@ class PipelineConfig:
     out_dir: str = field(default="runs/pipeline", metadata={"help": "Run folder; each stage writes a subfolder."})
     base_model: str | None = field(default=None, metadata={"help": "Start from this model (folder, hub id, builtin:...); unset = build [tiny]."})
     tiny: TinyModel | None = field(default=None, metadata={"help": "Build a small GPT-2 from scratch (when base_model is unset)."})
-    sft: dict[str, Any] = field(default_factory=dict, metadata={"help": "SFT stage keys (docs/training.md) except model and output_dir."})
+    sft: dict[str, Any] = field(default_factory=dict, metadata={"help": "SFT stage keys (docs/training.md) except model and output_dir; empty = no SFT (the base is already tuned)."})
     preference_pairs: dict[str, Any] | None = field(default=None, metadata={"help": "Preference-pair keys except policy and output_file; unset = no reward model."})
     reward_model: dict[str, Any] | None = field(default=None, metadata={"help": "Reward-model keys except train_file and output_dir."})
     ppo: dict[str, Any] = field(default_factory=dict, metadata={"help": "PPO tables (docs/training-ppo.md); model.policy and output.dir are filled in."})
@@ -70,6 +70,9 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
 
 
 def _resolve(data: dict[str, Any], base: Path) -> None:
+    model = data.get("base_model")
+    if isinstance(model, str) and (model.startswith((".", "/")) or (base / model).exists()):
+        data["base_model"] = str((base / model).resolve())  # else a hub id or builtin: name
     for dotted, key in PATH_KEYS:
         table: Any = data
         for part in dotted.split("."):
@@ -106,7 +109,7 @@ class Pipeline:
     def run(self) -> dict[str, Any]:
         total = time.perf_counter()
         base = self.stage("base", self._base)["model"]
-        sft_dir = self.stage("sft", lambda: self._sft(base))["model"]
+        sft_dir = self.stage("sft", lambda: self._sft(base))["model"] if self.cfg.sft else base
         rm_dir = None
         if self.cfg.preference_pairs is not None:
             pairs = self.stage("pairs", lambda: self._pairs(sft_dir))["file"]
