@@ -12,7 +12,7 @@ from rlit.cli.app import console, train_app
 @train_app.command("ppo")
 def ppo_command(
     config: Path = typer.Option(..., "--config", "-c", help="TOML file; every key is documented in docs/training-ppo.md."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in the run's [output] dir."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in the run folder (output.dir)."),
 ) -> None:
     """PPO with the composite reward from installed plugins; logs, checkpoints, evaluates and watches for reward hacking."""
     from rlit.training.ppo import load_ppo_config, train_ppo
