@@ -38,9 +38,6 @@ def _global_options(
 
 def main() -> None:
     """Console-script entry point: runs the app and maps rlit errors to exit codes."""
-    # Command modules attach themselves to `app` / `train_app` on import.
-    from rlit.cli import commands  # noqa: F401
-
     try:
         app(standalone_mode=False)
     except RlitError as exc:

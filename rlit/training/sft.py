@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlit.errors import ConfigError, DataError
+from rlit.errors import ConfigError
+from rlit.jsonl import read_rows
 from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
 
 
@@ -37,25 +37,7 @@ class SFTStageConfig:
 
 def read_prompt_completion(path: str | Path) -> list[dict[str, str]]:
     """Rows of a prompt/completion JSONL; malformed lines are DataErrors naming file:line."""
-    rows = []
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found")
-    with p.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{p}:{n}: invalid JSON: {exc.msg}") from None
-            for key in ("prompt", "completion"):
-                if not isinstance(row.get(key), str):
-                    raise DataError(f"{p}:{n}: missing or non-string column {key!r}")
-            rows.append({"prompt": row["prompt"], "completion": row["completion"]})
-    if not rows:
-        raise DataError(f"{p}: no rows")
-    return rows
+    return [{"prompt": r["prompt"], "completion": r["completion"]} for r in read_rows(path, ("prompt", "completion"))]
 
 
 def _as_dataset(rows: list[dict[str, str]], conversational: bool) -> Any:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlit.errors import ConfigError, DataError
+from rlit.errors import ConfigError
+from rlit.training.ppo.data import read_prompt_rows
 from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
 
 
@@ -61,28 +62,6 @@ class CompositeRewardFunction:
                     if isinstance(value, (int, float)) and math.isfinite(value):
                         log_metric(f"rlit/{source}/{key}", float(value))
         return [None if (t is None or math.isnan(t)) else float(t) for t in result.total]
-
-
-def read_prompt_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a prompts JSONL (must have a string `prompt`); errors name file:line."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: file not found")
-    rows = []
-    with p.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{p}:{n}: invalid JSON: {exc.msg}") from None
-            if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
-                raise DataError(f"{p}:{n}: missing or non-string column 'prompt'")
-            rows.append(row)
-    if not rows:
-        raise DataError(f"{p}: no rows")
-    return rows
 
 
 def _dataset(rows: list[dict[str, Any]], conversational: bool) -> tuple[Any, set[str]]:

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from rlit.errors import DataError
+from rlit.jsonl import read_rows
 
 
 def read_prompt_rows(path: str | Path, prompt_column: str = "prompt") -> list[dict[str, Any]]:
     """Rows of a prompts JSONL; each must have a string ``prompt_column``. Errors name file:line."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: prompts file not found")
-    rows = []
-    with p.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{p}:{n}: invalid JSON: {exc.msg}") from None
-            if not isinstance(row, dict) or not isinstance(row.get(prompt_column), str):
-                raise DataError(f"{p}:{n}: missing or non-string column {prompt_column!r}")
-            rows.append(row)
-    if not rows:
-        raise DataError(f"{p}: no prompt rows")
-    return rows
+    return read_rows(path, (prompt_column,), what="prompt rows")
 
 
 class PromptStream:

@@ -1,0 +1,38 @@
+"""Reading JSONL input files with errors that name the file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rlit.errors import DataError
+
+
+def read_rows(path: str | Path, required: tuple[str, ...] = (), what: str = "rows") -> list[dict[str, Any]]:
+    """Every JSON object of a JSONL file; each must hold a string in every ``required`` column.
+
+    Blank lines are skipped; a missing file, bad JSON, a non-object line, a missing column or an
+    empty file is a DataError naming ``file:line``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found")
+    rows = []
+    with p.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{p}:{n}: invalid JSON: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{p}:{n}: expected a JSON object, got {type(row).__name__}")
+            for column in required:
+                if not isinstance(row.get(column), str):
+                    raise DataError(f"{p}:{n}: missing or non-string column {column!r}")
+            rows.append(row)
+    if not rows:
+        raise DataError(f"{p}: no {what}")
+    return rows
