@@ -130,10 +130,13 @@ def throughput(rows: list[dict], min_rows: int, workers: int, repeats: int, say)
             for r in batch:
                 process_results(r, [r["response"]])
 
+    opened: list[IFEvalSource] = []
+
     def ours(n_workers: int):
         # Sources live as long as a training run or an eval, so their worker pool is started
         # by the warm-up pass and reused, as it would be in use.
         sources = [IFEvalSource(mode=mode, workers=n_workers) for mode in ("strict", "loose")]
+        opened.extend(sources)
         return lambda: [s.score([""] * len(texts), texts, **columns) for s in sources]
 
     runs = {
@@ -148,6 +151,8 @@ def throughput(rows: list[dict], min_rows: int, workers: int, repeats: int, say)
             fn()
             if attempt:  # attempt 0 is the warm-up
                 times[name].append(time.perf_counter() - start)
+    for source in opened:
+        source.close()
     best = {name: min(t) for name, t in times.items()}
     reference = best["lm-eval process_results (1 core)"]
     single = best["rlit ifeval, workers=1"]

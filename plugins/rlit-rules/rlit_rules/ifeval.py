@@ -132,11 +132,6 @@ class IFEvalSource(rlit.RewardSource):
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_pool": None}  # copies and pickles start their own pool
 
-    def __del__(self) -> None:
-        pool = getattr(self, "_pool", None)
-        if pool is not None:
-            pool.shutdown(wait=False)
-
 
 def _checkers():
     """The checker module, imported on first use: importing it checks for punkt_tab first."""
