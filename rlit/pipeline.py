@@ -70,6 +70,8 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
 
 
 def _resolve(data: dict[str, Any], base: Path) -> None:
+    if isinstance(data.get("out_dir"), str):
+        data["out_dir"] = str((base / data["out_dir"]).resolve())
     model = data.get("base_model")
     if isinstance(model, str) and (model.startswith((".", "/")) or (base / model).exists()):
         data["base_model"] = str((base / model).resolve())  # else a hub id or builtin: name
