@@ -25,8 +25,8 @@ def pipeline_command(
     summary = Pipeline(cfg, log=lambda line: console.print(line, highlight=False, markup=False)).run()
     if summary["before"] and summary["after"]:
         console.print(before_after_table(summary["before"], summary["after"]))
-    console.print(f"pipeline finished in {summary['seconds']:.0f}s; model: {summary['model']}; "
-                  f"report: {Path(cfg.out_dir) / 'eval-after' / 'report.html'}")
+    report = f"; report: {Path(cfg.out_dir) / 'eval-after' / 'report.html'}" if cfg.heldout else ""
+    console.print(f"pipeline finished in {summary['seconds']:.0f}s; model: {summary['model']}{report}")
 
 
 def before_after_table(before: dict[str, Any], after: dict[str, Any]) -> Table:
