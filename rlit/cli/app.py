@@ -20,6 +20,11 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def log_line(message: str) -> None:
+    """Print a library progress line as plain text (paths and [tables] are not rich markup)."""
+    console.print(message, highlight=False, markup=False)
+
+
 @app.callback()
 def _global_options(
     strict_plugins: bool = typer.Option(False, "--strict-plugins", help="Fail if any plugin fails to load (env RLIT_STRICT_PLUGINS=1)."),

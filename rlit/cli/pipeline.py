@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from rlit.cli.app import app, console
+from rlit.cli.app import app, console, log_line
 
 
 @app.command("pipeline")
@@ -22,7 +22,7 @@ def pipeline_command(
     cfg = load_pipeline_config(config)
     if out is not None:
         cfg.out_dir = str(out)
-    summary = Pipeline(cfg, log=lambda line: console.print(line, highlight=False, markup=False)).run()
+    summary = Pipeline(cfg, log=log_line).run()
     if summary["before"] and summary["after"]:
         console.print(before_after_table(summary["before"], summary["after"]))
     report = f"; report: {Path(cfg.out_dir) / 'eval-after' / 'report.html'}" if cfg.heldout else ""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rlit.cli.app import console, train_app
+from rlit.cli.app import console, log_line, train_app
 
 
 @train_app.command("reward-model")
@@ -17,7 +17,7 @@ def reward_model_command(
     from rlit.training.reward_model import load_reward_model_config, train_reward_model
 
     cfg = load_reward_model_config(config)
-    result = train_reward_model(cfg, log=lambda msg: console.print(msg, highlight=False))
+    result = train_reward_model(cfg, log=log_line)
     console.print(
         f"[bold]reward model[/] {result.kind}: held-out pairwise accuracy [bold]{result.accuracy:.3f}[/] "
         f"({result.n_eval} pairs), {result.n_train} training pairs, {result.dropped_for_length} dropped and "
@@ -34,7 +34,7 @@ def preference_pairs_command(
     from rlit.training.preference_pairs import build_preference_pairs, load_preference_pairs_config
 
     cfg = load_preference_pairs_config(config)
-    result = build_preference_pairs(cfg, log=lambda msg: console.print(msg, highlight=False))
+    result = build_preference_pairs(cfg, log=log_line)
     console.print(
         f"[bold]preference pairs[/]: {result.pairs_written} written to {result.output_file} from {result.prompts_done} prompts "
         f"({result.ties} ties / under min_margin, {result.unscored} without two scored candidates, {result.resumed} resumed)",
