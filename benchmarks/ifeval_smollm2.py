@@ -2,16 +2,19 @@
 
     python benchmarks/ifeval_smollm2.py --data /path/to/ifeval/input_data.jsonl [--n 100] [--max-new-tokens 1280]
 
-Wall time on a shared machine depends on the other load, so process CPU time (user + system, of
-this process for rlit and of the lm_eval child process) is reported next to it.
-Phases (each written to --out as soon as it finishes, so a cut-off run still reports):
-1. rlit: ``evaluate()`` on the first N IFEval prompts with builtin:smollm2-135m-instruct, greedy,
-   chat template, a fresh cache; prompt/instruction-level strict/loose accuracy and wall time.
-2. lm_eval: the shared anchor script (lm-eval 0.4.13's CLI, HF backend, same settings) on a saved
-   copy of the same weights; its scores and wall time.
-3. rlit again on the unchanged model: generations come from the cache (wall time vs phase 1).
+Wall time on a shared machine depends on the other load, so process CPU time (user + system of
+each tool's child process) is reported next to it. Every phase runs in its own child process, so
+each pays its own imports and model load, as a user's command would. Phases (each written to --out
+as soon as it finishes, so a cut-off run still reports; ``--phases`` runs a subset and merges into
+an existing --out of the same setting):
+1. ``lm_eval``: the shared anchor script (lm-eval 0.4.13's CLI, HF backend, greedy, chat template,
+   batch 8) on a saved copy of the weights of builtin:smollm2-135m-instruct; scores and time.
+2. ``rlit``: ``rlit evaluate``'s library call on the same prompts, same model, same settings, a
+   fresh generation cache; scores and time.
+3. ``rerun``: rlit again on the unchanged model: generations and scores come from the cache.
 With --rlit-only the lm_eval phase is skipped (e.g. all 541 prompts).
-The data is read from the given path, never copied.
+The data is read from the given path, never copied into the repository (a filtered copy lives in
+a temporary work folder, removed at the end).
 """
 
 from __future__ import annotations
@@ -70,16 +73,30 @@ def write_suite(folder: Path, data: Path, max_new_tokens: int, batch_size: int) 
 
 
 def run_rlit(suite: Path, n: int, cache: Path, out: Path) -> dict:
+    """rlit's evaluate() in a child process (its own imports and model load, like the CLI)."""
+    import resource
+
+    start, cpu = time.perf_counter(), _children_cpu(resource)
+    proc = subprocess.run([sys.executable, __file__, "--child-rlit", str(suite), str(n), str(cache), str(out)],
+                          capture_output=True, text=True)
+    wall, cpu = time.perf_counter() - start, _children_cpu(resource) - cpu
+    if proc.returncode != 0:
+        raise SystemExit(f"rlit evaluate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), **result}
+
+
+def child_rlit(suite: str, n: str, cache: str, out: str) -> None:
     from rlit.evaluation import evaluate
 
-    start, cpu = time.perf_counter(), time.process_time()
-    res = evaluate(suite, MODEL, limit=n, cache_dir=cache, out_dir=out, device="cpu")
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    start = time.perf_counter()
+    res = evaluate(Path(suite), MODEL, limit=int(n), cache_dir=Path(cache), out_dir=Path(out), device="cpu")
     if res.errors:
         raise SystemExit(f"rlit evaluate failed: {res.errors}")
-    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "scores": {k: round(v, 4) for k, v in res.values.items()},
-            "ci": {k: e["ci"] for k, e in res.evals.items()}, "model_sha256": res.manifest["model"]["sha256"],
-            "generate_s": res.evals["prompt-strict"]["seconds"]}
+    print(json.dumps({"in_process_wall_s": round(time.perf_counter() - start, 1),
+                      "scores": {k: round(v, 4) for k, v in res.values.items()},
+                      "ci": {k: e["ci"] for k, e in res.evals.items()}, "model_sha256": res.manifest["model"]["sha256"],
+                      "generate_s": res.evals["prompt-strict"]["seconds"]}))
 
 
 def save_model_folder(folder: Path) -> Path:
@@ -126,48 +143,74 @@ def _children_cpu(resource) -> float:
 
 
 def main() -> None:
+    if len(sys.argv) == 6 and sys.argv[1] == "--child-rlit":
+        return child_rlit(*sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="IFEval input_data.jsonl (read in place)")
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--max-new-tokens", type=int, default=1280)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--rlit-only", action="store_true", help="skip the lm_eval phase (e.g. for all 541 prompts)")
+    ap.add_argument("--phases", default="lm_eval,rlit,rerun", help="comma-separated subset of lm_eval,rlit,rerun")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ifeval_smollm2.json")
     args = ap.parse_args()
+    phases = [p for p in args.phases.split(",") if not (args.rlit_only and p == "lm_eval")]
     data = args.data.resolve()
-    work = Path(tempfile.mkdtemp(prefix="rlit-ifeval-bench-"))  # removed at the end (holds a filtered copy of the data)
+    # Kept between phase subsets of one setting (it holds a filtered copy of the data); removed when
+    # the last phase is done.
+    work = Path(tempfile.gettempdir()) / f"rlit-ifeval-bench-n{args.n}-t{args.max_new_tokens}"
+    work.mkdir(exist_ok=True)
     report: dict = {"model": MODEL, "data": str(data), "n": args.n, "max_new_tokens": args.max_new_tokens,
-                    "batch_size": args.batch_size, "cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(),
-                    "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                    "batch_size": args.batch_size, "cpu_count": os.cpu_count()}
+    if args.out.is_file():
+        old = json.loads(args.out.read_text())
+        if all(old.get(k) == report[k] for k in ("n", "max_new_tokens", "batch_size")):
+            report = old
 
     def save() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))
         print(json.dumps({k: v for k, v in report.items() if k != "lm_eval_table"}, indent=1), flush=True)
 
+    def stamp(phase: str, when: str) -> None:
+        report.setdefault("phase_times", {})[f"{phase}_{when}"] = {
+            "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_avg": os.getloadavg()}
+
     data, report["excluded_keys"] = scorable_rows(data, args.n, work)
     suite = write_suite(work, data, args.max_new_tokens, args.batch_size)
     n = args.n - len(report["excluded_keys"])
     report["n_scored"] = n
-    report["rlit_first"] = run_rlit(suite, n, work / "cache", work / "out1")
-    save()
-    if not args.rlit_only:
-        model_dir = save_model_folder(work / "model")
+    if "lm_eval" in phases:
+        stamp("lm_eval", "start")
+        model_dir = work / "model" if (work / "model" / "config.json").is_file() else save_model_folder(work / "model")
         report["lm_eval"] = run_lmeval(model_dir, data, n, args.max_new_tokens)
         report["lm_eval_table"] = report["lm_eval"].pop("table")
+        stamp("lm_eval", "end")
+        save()
+    if "rlit" in phases:
+        shutil.rmtree(work / "cache", ignore_errors=True)  # a fresh generation cache
+        stamp("rlit", "start")
+        report["rlit_first"] = run_rlit(suite, n, work / "cache", work / "out1")
+        stamp("rlit", "end")
+        save()
+    if "rlit_first" in report and "lm_eval" in report:
         a, b = report["rlit_first"], report["lm_eval"]
         report["score_diff_points"] = {k: round(100 * (a["scores"][k] - b["scores"][k]), 2) if b["scores"][k] is not None else None
                                        for k in EVALS}
         report["time_ratio_rlit_over_lm_eval"] = round(a["wall_s"] / b["wall_s"], 3)
         report["cpu_ratio_rlit_over_lm_eval"] = round(a["cpu_s"] / b["cpu_s"], 3)
         save()
-    report["rlit_cached_rerun"] = run_rlit(suite, n, work / "cache", work / "out2")
-    report["rerun_ratio"] = round(report["rlit_cached_rerun"]["wall_s"] / report["rlit_first"]["wall_s"], 4)
-    report["rerun_cpu_ratio"] = round(report["rlit_cached_rerun"]["cpu_s"] / report["rlit_first"]["cpu_s"], 4)
-    report["load_avg_end"] = os.getloadavg()
+    if "rerun" in phases:
+        stamp("rerun", "start")
+        report["rlit_cached_rerun"] = run_rlit(suite, n, work / "cache", work / "out2")
+        stamp("rerun", "end")
+        report["rerun_ratio"] = round(report["rlit_cached_rerun"]["wall_s"] / report["rlit_first"]["wall_s"], 4)
+        report["rerun_cpu_ratio"] = round(report["rlit_cached_rerun"]["cpu_s"] / report["rlit_first"]["cpu_s"], 4)
+        save()
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     save()
-    shutil.rmtree(work, ignore_errors=True)
+    if "rerun" in phases:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

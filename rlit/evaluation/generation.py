@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from rlit.errors import ConfigError
 from rlit.evaluation.cache import JsonlCache, digest
+from rlit.evaluation.decoding import decode, supports_fast_decode
 from rlit.evaluation.suite import GenerationSettings
 
 
@@ -25,21 +26,24 @@ class LoadedModel:
 
 def load_model(model: Any, tokenizer: Any = None, device: str | None = None, dtype: str = "float32") -> LoadedModel:
     """A name/path/built-in (loaded with rlit.models) or an in-memory model object plus its tokenizer."""
-    from rlit.models import load_causal_lm, model_fingerprint
+    from rlit.models import load_causal_lm, model_fingerprint, stored_fingerprint
 
     if isinstance(model, str):
         dev = device or _default_device()
         m, tok = load_causal_lm(model, dtype=dtype, device=dev)
         name = model
+        # A built-in's saved copy carries the hash of its weights: no need to hash them again.
+        fingerprint = stored_fingerprint(model, dtype)
     else:
         if tokenizer is None:
             raise ConfigError("evaluate(model=<object>) needs tokenizer=<its tokenizer>")
         m, tok = model, tokenizer
         dev = str(next(m.parameters()).device)
         name = getattr(getattr(m, "config", None), "_name_or_path", "") or type(m).__name__
+        fingerprint = None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    return LoadedModel(m, tok, name, model_fingerprint(m), dev)
+    return LoadedModel(m, tok, name, fingerprint or model_fingerprint(m), dev)
 
 
 def _default_device() -> str:
@@ -75,11 +79,12 @@ def generate(
     texts = [render(lm.tokenizer, p, settings) for p in prompts]
     keys = [[digest([t, s]) for s in range(settings.samples)] for t in texts]
     cache = cache or JsonlCache(None, "generations", {})
+    lengths = _token_lengths(lm.tokenizer, texts)
     for s in range(settings.samples):
         todo = [i for i in range(len(texts)) if keys[i][s] not in cache]
         if progress:
             progress(len(texts) - len(todo))
-        todo.sort(key=lambda i: len(texts[i]))  # similar lengths batch with less padding
+        todo.sort(key=lambda i: -lengths[i])  # similar lengths batch with less padding; longest first, like lm-eval
         for start in range(0, len(todo), settings.batch_size):
             batch = todo[start:start + settings.batch_size]
             outs = _generate_batch(lm, [texts[i] for i in batch], settings, settings.seed + s)
@@ -87,6 +92,13 @@ def generate(
             if progress:
                 progress(len(batch))
     return [[cache.get(k) for k in row] for row in keys]
+
+
+def _token_lengths(tokenizer: Any, texts: list[str]) -> list[int]:
+    if not texts:
+        return []
+    add_special = not (tokenizer.bos_token and texts[0].startswith(tokenizer.bos_token))
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=add_special)["input_ids"]]
 
 
 def generation_cache(root: Any, lm: LoadedModel, settings: GenerationSettings) -> JsonlCache:
@@ -121,8 +133,24 @@ def _generate_left_padded(lm: LoadedModel, texts: list[str], settings: Generatio
               truncation=max_prompt is not None, max_length=max_prompt)
     enc = {k: v.to(lm.device) for k, v in enc.items()}
     new_tokens = settings.max_new_tokens if limit is None else min(settings.max_new_tokens, limit - enc["input_ids"].shape[1])
-    kwargs: dict[str, Any] = dict(max_new_tokens=new_tokens, do_sample=settings.do_sample,
-                                  pad_token_id=tok.pad_token_id)
+    generator = None
+    if settings.do_sample:
+        generator = torch.Generator(device=enc["input_ids"].device).manual_seed(seed)
+    if supports_fast_decode(model):
+        eos = model.generation_config.eos_token_id
+        eos_ids = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
+        rows = decode(model, enc["input_ids"], enc["attention_mask"], new_tokens, eos_ids, settings.do_sample,
+                      settings.temperature, settings.top_p, generator)
+        return tok.batch_decode(rows, skip_special_tokens=True)
+    return _hf_generate(lm, enc, new_tokens, settings, seed)
+
+
+def _hf_generate(lm: LoadedModel, enc: dict[str, Any], new_tokens: int, settings: GenerationSettings, seed: int) -> list[str]:
+    """``model.generate``, for models whose generation config asks for more than decoding.py does."""
+    import torch
+
+    tok, model = lm.tokenizer, lm.model
+    kwargs: dict[str, Any] = dict(max_new_tokens=new_tokens, do_sample=settings.do_sample, pad_token_id=tok.pad_token_id)
     if settings.do_sample:
         kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
         torch.manual_seed(seed)
