@@ -35,8 +35,12 @@ def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torc
 
 
 @torch.no_grad()
-def entropy(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean per-token entropy of the (tempered) policy: logsumexp(z) - sum(softmax(z) * z)."""
+def token_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Per-token entropy of the (tempered) policy, [..., V] -> [...]: logsumexp(z) - sum(softmax(z) * z)."""
     probs = torch.softmax(logits, dim=-1)
-    per_token = torch.logsumexp(logits, dim=-1) - (probs * logits).sum(-1)
-    return masked_mean(per_token, mask)
+    return torch.logsumexp(logits, dim=-1) - (probs * logits).sum(-1)
+
+
+def entropy(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean per-token entropy over the masked tokens."""
+    return masked_mean(token_entropy(logits), mask)

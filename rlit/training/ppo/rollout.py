@@ -14,6 +14,8 @@ from typing import Any
 import torch
 
 from rlit.errors import ConfigError
+from rlit.training.ppo.logprobs import chosen_logprobs, split_lm_head
+from rlit.training.ppo.losses import token_entropy
 
 
 @dataclass
@@ -68,14 +70,27 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(1) - 1).clamp(min=0)
 
 
+def _draw(weights: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One index per row with probability proportional to ``weights`` [B, V], by inverting the CDF.
+
+    Same distribution as ``torch.multinomial(weights, 1)``, which on CPU draws an exponential
+    variate for every vocabulary entry (most of a decoding step for a tiny model); this draws one
+    uniform per row.
+    """
+    cdf = weights.cumsum(-1)
+    total = cdf[:, -1:]
+    u = torch.rand(total.shape, generator=generator, device=weights.device, dtype=cdf.dtype) * total
+    u = torch.minimum(u, torch.nextafter(total, torch.zeros_like(total)))  # u < total even after rounding
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1)  # first index whose CDF passes u
+
+
 def _sample(probs: torch.Tensor, top_p: float, generator: torch.Generator) -> torch.Tensor:
     if top_p < 1.0:
         sorted_p, order = probs.sort(dim=-1, descending=True)
         drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest prefix reaching top_p
         sorted_p = sorted_p.masked_fill(drop, 0.0)
-        choice = torch.multinomial(sorted_p, 1, generator=generator)
-        return order.gather(-1, choice).squeeze(-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        return order.gather(-1, _draw(sorted_p, generator)[:, None]).squeeze(-1)
+    return _draw(probs, generator)
 
 
 @torch.no_grad()
@@ -108,24 +123,37 @@ def sample_responses(
 
 def token_logprobs(
     model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int, temperature: float,
-    value_head: Any = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(log-probs of the last ``response_len`` tokens, their tempered logits [B, R, V], values or None).
+    value_head: Any = None, with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(log-probs of the last ``response_len`` tokens, their entropies or None, values or None), each [B, R].
 
-    Only the response positions go through the LM head (``logits_to_keep``), which is most of the
-    cost of a small model with a large vocabulary. With a ``value_head`` (value head on the
-    policy), the values come from the same forward's last hidden states.
+    Only the states that predict response tokens go through the LM head, which is most of the cost
+    of a small model with a large vocabulary; where the model splits into backbone and head
+    (:func:`~rlit.training.ppo.logprobs.split_lm_head`) the head and softmax run fused, without
+    materialising logits. The entropy (no gradient) is computed only when asked for. With a
+    ``value_head`` (value head on the policy), the values come from the same forward's last hidden
+    states.
     """
+    targets = input_ids[:, -response_len:]
+    parts = split_lm_head(model)
+    if parts is not None:
+        backbone, head = parts
+        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
+                          use_cache=False).last_hidden_state
+        states = hidden[:, -response_len - 1 : -1, :].reshape(-1, hidden.shape[-1])
+        logp, ent = chosen_logprobs(states, head, targets.reshape(-1), temperature, with_entropy)
+        values = value_head(hidden, response_len) if value_head is not None else None
+        return logp.view(targets.shape), None if ent is None else ent.view(targets.shape), values
     out = model(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask), use_cache=False,
         logits_to_keep=response_len + 1, output_hidden_states=value_head is not None,
     )
     logits = out.logits[:, :-1, :].float() / temperature
-    targets = input_ids[:, -response_len:]
-    # cross_entropy's fused kernel is the cheapest log-softmax-and-gather, forward and backward.
+    # cross_entropy's fused kernel is the cheapest unfused log-softmax-and-gather, forward and backward.
     logp = -torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(targets.shape)
+    ent = token_entropy(logits.detach()) if with_entropy else None
     values = value_head(out.hidden_states[-1], response_len) if value_head is not None else None
-    return logp, logits, values
+    return logp, ent, values
 
 
 def decode_completions(tokenizer: Any, response_ids: torch.Tensor, response_mask: torch.Tensor, eos_token_id: int) -> list[str]:

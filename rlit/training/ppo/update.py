@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from rlit.training.ppo.losses import entropy, policy_loss, value_loss
+from rlit.training.ppo.advantages import masked_mean
+from rlit.training.ppo.losses import policy_loss, value_loss
 from rlit.training.ppo.rollout import token_logprobs
 
 
@@ -46,7 +47,9 @@ def ppo_update(
         for start in range(0, size, mb):
             part = batch.select(order[start : start + mb])
             mask = part.response_mask
-            new_logp, logits, shared_values = token_logprobs(policy, part.input_ids, part.attention_mask, response_len, temperature, value_head)
+            # the rollout policy's entropy, once: later epochs would only repeat a full-vocabulary pass
+            new_logp, ent, shared_values = token_logprobs(policy, part.input_ids, part.attention_mask, response_len,
+                                                          temperature, value_head, with_entropy=epoch == 0)
             new_values = shared_values if shared_values is not None else critic(part.input_ids, part.attention_mask, response_len)
             pg_loss, pg_clipfrac, approx_kl = policy_loss(new_logp, part.logprobs, part.advantages, mask, cliprange)
             vf_loss, vf_clipfrac = value_loss(new_values, part.values, part.returns, mask, cliprange_value)
@@ -59,8 +62,8 @@ def ppo_update(
                 "loss/policy": pg_loss, "loss/value": vf_loss, "policy/clipfrac": pg_clipfrac,
                 "value/clipfrac": vf_clipfrac, "policy/approx_kl": approx_kl,
             }
-            if epoch == 0:  # the rollout policy's entropy; later epochs would only repeat a full-vocabulary softmax
-                entropies.append(float(entropy(logits.detach(), mask)))
+            if ent is not None:
+                entropies.append(float(masked_mean(ent, mask)))
             if grad_norm is not None:
                 stats["grad_norm"] = grad_norm
             for key, value in stats.items():

@@ -36,7 +36,7 @@ class Critic(nn.Module):
         self.head = head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int) -> torch.Tensor:
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask))
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask), use_cache=False)
         hidden = out.last_hidden_state[:, -response_len - 1 : -1, :]
         return self.head(hidden).squeeze(-1).float()
 
