@@ -71,26 +71,27 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _draw(weights: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One index per row with probability proportional to ``weights`` [B, V], by inverting the CDF.
+    """One index per row with probability proportional to ``weights`` [B, V] (overwritten), by inverting the CDF.
 
     Same distribution as ``torch.multinomial(weights, 1)``, which on CPU draws an exponential
     variate for every vocabulary entry (most of a decoding step for a tiny model); this draws one
     uniform per row.
     """
-    cdf = weights.cumsum(-1)
+    cdf = weights.cumsum_(-1)
     total = cdf[:, -1:]
     u = torch.rand(total.shape, generator=generator, device=weights.device, dtype=cdf.dtype) * total
     u = torch.minimum(u, torch.nextafter(total, torch.zeros_like(total)))  # u < total even after rounding
     return torch.searchsorted(cdf, u, right=True).squeeze(-1)  # first index whose CDF passes u
 
 
-def _sample(probs: torch.Tensor, top_p: float, generator: torch.Generator) -> torch.Tensor:
+def _sample(weights: torch.Tensor, top_p: float, generator: torch.Generator) -> torch.Tensor:
+    """A token per row with probability proportional to ``weights`` (overwritten) within the top-p nucleus."""
     if top_p < 1.0:
-        sorted_p, order = probs.sort(dim=-1, descending=True)
-        drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest prefix reaching top_p
-        sorted_p = sorted_p.masked_fill(drop, 0.0)
-        return order.gather(-1, _draw(sorted_p, generator)[:, None]).squeeze(-1)
-    return _draw(probs, generator)
+        sorted_w, order = weights.sort(dim=-1, descending=True)
+        before = sorted_w.cumsum(-1) - sorted_w
+        sorted_w.masked_fill_(before > top_p * weights.sum(-1, keepdim=True), 0.0)  # the smallest prefix reaching top_p
+        return order.gather(-1, _draw(sorted_w, generator)[:, None]).squeeze(-1)
+    return _draw(weights, generator)
 
 
 @torch.no_grad()
@@ -107,9 +108,14 @@ def sample_responses(
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     tokens, logps, alive = [], [], []
     for t in range(max_new_tokens):
-        logp_all = torch.log_softmax(out.logits[:, -1, :].float() / temperature, dim=-1)
-        tok = _sample(logp_all.exp(), top_p, generator)
-        logp = logp_all.gather(-1, tok[:, None]).squeeze(-1)
+        # log-softmax written out so that each [B, V] pass happens once (a decoding step of a small
+        # model is mostly these passes): z - max, its exp as sampling weights, their sum
+        z = out.logits[:, -1, :].float() / temperature
+        z.sub_(z.amax(-1, keepdim=True))
+        weights = z.exp()
+        log_total = weights.sum(-1).log()
+        tok = _sample(weights, top_p, generator)
+        logp = z.gather(-1, tok[:, None]).squeeze(-1) - log_total
         alive.append(~done)
         tokens.append(torch.where(done, torch.full_like(tok, pad_token_id), tok))
         logps.append(torch.where(done, torch.zeros_like(logp), logp))
