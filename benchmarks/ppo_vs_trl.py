@@ -122,7 +122,9 @@ def main() -> None:
     rm_reward = f'\n[[reward.sources]]\nname = "reward-model"\noptions = {{ model = "{tiny / "reward"}" }}\n'
 
     say(f"# rlit PPO vs TRL 1.12 PPOTrainer ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
-    say(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f}")
+    threads = os.environ.get("OMP_NUM_THREADS", "torch default")
+    say(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, OMP_NUM_THREADS={threads} for both, "
+        f"load average at start {os.getloadavg()[0]:.1f}")
     say("work: tiny GPT-2 policy (2 layers, d=128, 50,257 tokens) + GPT-2 reward model (only reward) + separate critic "
         f"from the reward model; batch 16, 32 new tokens, temperature 0.7, 4 PPO epochs, 1 minibatch; {args.steps} steps per run, first excluded")
     trl_runs, rlit_runs, trl_cpu, rlit_cpu = [], [], [], []
@@ -149,6 +151,7 @@ def main() -> None:
     say(f"process CPU seconds per run (incl. start-up, load-independent): rlit {statistics.median(rlit_cpu):.1f}, "
         f"TRL {statistics.median(trl_cpu):.1f}; ratio {statistics.median(rlit_cpu) / statistics.median(trl_cpu):.2f}x")
 
+    say(f"load average at the end of the paired runs: {os.getloadavg()[0]:.1f}")
     say()
     say(reward_share(work, tiny, args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
