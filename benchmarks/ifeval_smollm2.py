@@ -8,7 +8,8 @@ each pays its own imports and model load, as a user's command would. Phases (eac
 as soon as it finishes, so a cut-off run still reports; ``--phases`` runs a subset and merges into
 an existing --out of the same setting):
 1. ``lm_eval``: the shared anchor script (lm-eval 0.4.13's CLI, HF backend, greedy, chat template,
-   batch 8) on a saved copy of the weights of builtin:smollm2-135m-instruct; scores and time.
+   batch 8) on the saved copy rlit keeps of builtin:smollm2-135m-instruct (the GGUF dequantised
+   once, before any timed phase); scores and time.
 2. ``rlit``: ``rlit evaluate``'s library call on the same prompts, same model, same settings, a
    fresh generation cache; scores and time.
 3. ``rerun``: rlit again on the unchanged model: generations and scores come from the cache.
@@ -99,21 +100,12 @@ def child_rlit(suite: str, n: str, cache: str, out: str) -> None:
                       "generate_s": res.evals["prompt-strict"]["seconds"]}))
 
 
-def save_model_folder(folder: Path) -> Path:
-    """A plain HF folder of the same weights for lm_eval (save_pretrained refuses GGUF-loaded models)."""
-    from transformers import AutoModelForCausalLM
+def saved_model_folder() -> Path:
+    """The plain HF folder rlit keeps for the built-in (dequantised once, then reused): lm_eval reads
+    the very weights rlit loads. Written here, before any timed phase, if it is not there yet."""
+    from rlit.models import smollm2_saved_copy
 
-    from rlit.models import load_causal_lm
-
-    model, tok = load_causal_lm(MODEL)
-    config = model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config)
-    plain.load_state_dict(model.state_dict())
-    plain.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    return smollm2_saved_copy()
 
 
 def run_lmeval(model_dir: Path, data: Path, n: int, max_new_tokens: int) -> dict:
@@ -180,9 +172,10 @@ def main() -> None:
     suite = write_suite(work, data, args.max_new_tokens, args.batch_size)
     n = args.n - len(report["excluded_keys"])
     report["n_scored"] = n
+    report["model_folder"] = str(saved_model_folder())  # the one-time GGUF conversion stays out of the timings
     if "lm_eval" in phases:
         stamp("lm_eval", "start")
-        model_dir = work / "model" if (work / "model" / "config.json").is_file() else save_model_folder(work / "model")
+        model_dir = saved_model_folder()
         report["lm_eval"] = run_lmeval(model_dir, data, n, args.max_new_tokens)
         report["lm_eval_table"] = report["lm_eval"].pop("table")
         stamp("lm_eval", "end")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlit.evaluation.decoding import decode, supports_fast_decode
+from rlit.evaluation.decoding import decode, preallocated_cache, supports_fast_decode
 from rlit.evaluation.generation import LoadedModel, _generate_batch
 from rlit.evaluation.suite import GenerationSettings
 
@@ -41,6 +41,7 @@ def _trim(row, eos):
 
 def test_greedy_is_token_identical_to_generate_when_rows_finish_early(tiny):
     model, tok = tiny
+    assert preallocated_cache(model, 20) is not None  # the loop below runs on the preallocated cache
     enc = _batch(tok)
     free = _hf(model, enc, 12, do_sample=False)
     # End-of-sequence tokens taken from the free-running greedy output, so rows stop at different

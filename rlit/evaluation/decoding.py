@@ -6,6 +6,10 @@ what ``generate`` does for greedy and plain temperature/top-p sampling (same pre
 attention mask, float32 logits, argmax or softmax + multinomial), but removes a row from the
 inputs and the cache as soon as it emits an end-of-sequence token.
 
+The cache is transformers' own ``DynamicCache`` whose full-attention layers write into buffers
+sized for the whole generation instead of concatenating: ``DynamicLayer.update`` copies the whole
+cache of a layer for every new token, a third of the CPU time of a decode step at 800 tokens.
+
 Used only where it is the same computation as ``generate``: a decoder-only model whose generation
 config asks for nothing beyond that (no repetition penalty, banned words, minimum length...), and
 a cache that can drop rows. Anything else goes to ``model.generate``.
@@ -58,6 +62,9 @@ def decode(
     position_ids = attention_mask.long().cumsum(-1) - 1
     position_ids = position_ids.masked_fill(attention_mask == 0, 0)
     inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask, "use_cache": True}
+    cache = preallocated_cache(model, input_ids.shape[1] + max_new_tokens)
+    if cache is not None:
+        inputs[cache_key] = cache
     if "position_ids" in params:
         inputs["position_ids"] = position_ids
     if "logits_to_keep" in params:
@@ -106,3 +113,62 @@ def _pick(logits: Any, do_sample: bool, temperature: float, top_p: float, genera
         scores = scores.masked_fill(drop.scatter(1, order, drop), -float("inf"))
     probs = torch.nn.functional.softmax(scores, dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
+
+
+def preallocated_cache(model: Any, capacity: int) -> Any:
+    """A ``DynamicCache`` for ``model`` whose plain layers preallocate ``capacity`` positions, or
+    None (the model's default cache) where this transformers version or model has no such layers."""
+    try:
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+    except ImportError:
+        return None
+    try:
+        cache = DynamicCache(config=model.config)
+    except Exception:  # a config the generic cache cannot read: let the model make its own
+        return None
+    layers = getattr(cache, "layers", None)
+    if not layers or any(type(layer) is not DynamicLayer for layer in layers):
+        return None
+    cache.layers = [_preallocated_layer_class(DynamicLayer)(capacity) for _ in layers]
+    return cache
+
+
+_LAYER_CLASS: Any = None
+
+
+def _preallocated_layer_class(base: Any) -> Any:
+    """``DynamicLayer`` with buffers written in place (defined on first use: transformers is imported lazily)."""
+    global _LAYER_CLASS
+    if _LAYER_CLASS is not None:
+        return _LAYER_CLASS
+
+    class PreallocatedLayer(base):
+        def __init__(self, capacity: int):
+            super().__init__()
+            self.capacity = capacity
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+                self._k = key_states.new_empty((*key_states.shape[:-2], self.capacity, key_states.shape[-1]))
+                self._v = value_states.new_empty((*value_states.shape[:-2], self.capacity, value_states.shape[-1]))
+                self._n = 0
+            end = self._n + key_states.shape[-2]
+            if end > self._k.shape[-2]:  # more than planned: grow (not expected in the decode loop)
+                import torch
+
+                self._k = torch.cat([self._k, torch.empty_like(self._k)], dim=-2)
+                self._v = torch.cat([self._v, torch.empty_like(self._v)], dim=-2)
+            self._k[..., self._n:end, :] = key_states
+            self._v[..., self._n:end, :] = value_states
+            self._n = end
+            self.keys, self.values = self._k[..., :end, :], self._v[..., :end, :]
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices: Any) -> None:
+            if self.is_initialized:
+                self._k, self._v = self._k[indices, ...], self._v[indices, ...]
+                self.keys, self.values = self._k[..., :self._n, :], self._v[..., :self._n, :]
+
+    _LAYER_CLASS = PreallocatedLayer
+    return _LAYER_CLASS
