@@ -100,3 +100,23 @@ def test_sampler_draws_from_the_distribution_and_never_a_zero_or_cut_token():
     top = _sample(probs.clone() * 3.0, 0.75, torch.Generator().manual_seed(0))  # keeps 0.5 and 0.3 only
     freq = torch.bincount(top, minlength=5).float() / len(top)
     assert freq[3] == 0 and torch.allclose(freq[[0, 2]], torch.tensor([0.625, 0.375]), atol=0.015)
+
+
+def test_a_lora_policy_takes_the_fused_path_with_its_adapters_on(tiny_policy_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from rlit.models import load_causal_lm
+    from rlit.training.ppo.rollout import token_logprobs
+
+    model, _ = load_causal_lm(str(tiny_policy_dir))
+    lora = get_peft_model(model, LoraConfig(r=4, target_modules=["c_attn"], init_lora_weights=False))
+    assert split_lm_head(lora) is not None
+    ids = torch.randint(0, model.config.vocab_size, (2, 7))
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        fused, _, _ = token_logprobs(lora, ids, mask, 3, 1.0)
+        own = torch.log_softmax(lora(input_ids=ids, attention_mask=mask).logits[:, -4:-1], -1).gather(-1, ids[:, -3:, None]).squeeze(-1)
+        with lora.disable_adapter():
+            base, _, _ = token_logprobs(lora, ids, mask, 3, 1.0)
+    assert torch.allclose(fused, own, atol=1e-5)
+    assert not torch.allclose(fused, base, atol=1e-3)  # the adapters were on

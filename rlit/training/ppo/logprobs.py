@@ -140,18 +140,27 @@ def chosen_logprobs(
 def split_lm_head(model: Any) -> tuple[nn.Module, nn.Linear] | None:
     """(backbone, LM head) of a plain transformers causal LM or a peft model around one, else None.
 
-    None (use the model's own forward) for anything whose logits are not just ``head(backbone(x))``:
-    a DDP/FSDP/DeepSpeed wrapper (its forward does the gradient bookkeeping), a LoRA-adapted or
-    otherwise replaced head, sharded weights, or a model that scales or caps its logits.
+    None (use the model's own forward) for anything whose logits are not just ``head(backbone(x))``
+    with the head's weight at hand: a DDP/FSDP/DeepSpeed wrapper (its forward does the gradient
+    bookkeeping), sharded or ZeRO-3-partitioned weights, a LoRA-adapted or otherwise replaced head,
+    or a model that scales or caps its logits.
     """
     from transformers import PreTrainedModel
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if not isinstance(base, PreTrainedModel):
-        return None
+    base = model
+    if not isinstance(model, PreTrainedModel):
+        try:
+            from peft import PeftModel
+        except ImportError:
+            return None
+        if not isinstance(model, PeftModel):
+            return None
+        base = model.get_base_model()
     head = base.get_output_embeddings()
     backbone = getattr(base, base.base_model_prefix, None)
-    if type(head) is not nn.Linear or backbone is None or type(head.weight.data) is not torch.Tensor:
+    if type(head) is not nn.Linear or backbone is None:
+        return None
+    if type(head.weight.data) is not torch.Tensor or hasattr(head.weight, "ds_id"):
         return None
     if any(getattr(base.config, key, None) not in (None, 1, 1.0) for key in _LOGIT_MODIFIERS):
         return None

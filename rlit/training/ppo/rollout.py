@@ -155,7 +155,7 @@ def token_logprobs(
         logits_to_keep=response_len + 1, output_hidden_states=value_head is not None,
     )
     logits = out.logits[:, :-1, :].float() / temperature
-    # cross_entropy's fused kernel is the cheapest unfused log-softmax-and-gather, forward and backward.
+    # a model that does not split: its logits, then cross_entropy (the cheapest log-softmax-and-gather on them)
     logp = -torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(targets.shape)
     ent = token_entropy(logits.detach()) if with_entropy else None
     values = value_head(out.hidden_states[-1], response_len) if value_head is not None else None
