@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--learning-rate", type=float, default=5e-5)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--warmup-ratio", type=float, default=0.0)
     ap.add_argument("--head", default="linear")
     ap.add_argument("--features", default="completion", help="minilm features: text, completion, completion+prompt")
     ap.add_argument("--no-extract-prompt", action="store_true", help="keep whole conversations (no common-prefix prompt)")
@@ -86,11 +87,11 @@ def main() -> None:
                    "extract_prompt": kind == "minilm" and not args.no_extract_prompt}  # transformer: whole text, left-truncated
             if kind == "transformer":
                 cfg.update(base_model=args.transformer_base, epochs=args.epochs, learning_rate=args.learning_rate,
-                           batch_size=args.batch_size, lora=args.lora, save_steps=10_000)
+                           batch_size=args.batch_size, lora=args.lora, save_steps=10_000, warmup_ratio=args.warmup_ratio)
             result = train_reward_model(load_reward_model_config(cfg))
             m = result.manifest
             what = (f"{kind} ({m['base_model']}, {args.head} head on {args.features} embeddings, extract_prompt {not args.no_extract_prompt})" if kind == "minilm" else
-                    f"{kind} ({m['base_model']}{' + LoRA' if args.lora else ''}, {args.epochs} epoch, lr {args.learning_rate}, batch {args.batch_size})")
+                    f"{kind} ({m['base_model']}{' + LoRA' if args.lora else ''}, {args.epochs} epoch, lr {args.learning_rate}, warmup {args.warmup_ratio}, batch {args.batch_size})")
             head = f" (of which the Bradley-Terry head {m['head_seconds']} s; the rest is embedding)" if kind == "minilm" else ""
             lines.append(f"{what}: held-out pairwise accuracy {result.accuracy:.3f} on {result.n_eval} pairs; "
                          f"train+eval time {result.seconds:.0f} s{head}; max_length {args.max_length}, "

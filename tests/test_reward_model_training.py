@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -94,6 +95,9 @@ def test_config_unknown_key_and_type_name_file(tmp_path):
     cfg.write_text('train_file = "p.jsonl"\noutput_dir = "o"\nkind = "transformer"\n')
     with pytest.raises(ConfigError, match="rm.toml: kind = 'transformer' needs key 'base_model'"):
         load_reward_model_config(cfg)
+    cfg.write_text('train_file = "p.jsonl"\noutput_dir = "o"\nwarmup_ratio = 1.5\n')
+    with pytest.raises(ConfigError, match=r"rm\.toml: key 'warmup_ratio' must be in \[0, 1\), got 1\.5"):
+        load_reward_model_config(cfg)
     cfg.write_text('[reward_model]\ntrain_file = "p.jsonl"\noutput_dir = "o"\nmax_length = "long"\n')
     with pytest.raises(ConfigError, match=r"\[reward_model\]: max_length"):
         load_reward_model_config(cfg)
@@ -138,13 +142,17 @@ def test_transformer_counts_and_drops_long_pairs(tmp_path):
     assert (tmp_path / "rm" / "model.safetensors").is_file() and not (tmp_path / "rm" / "checkpoints").exists()
 
 
-def test_transformer_truncates_left_by_default_and_lora_merges(tmp_path):
+def test_transformer_truncates_left_by_default_and_lora_merges(tmp_path, capsys):
     data = write_case_pairs(tmp_path / "pairs.jsonl", n=40, long_every=5)
     cfg = load_reward_model_config({
         "kind": "transformer", "base_model": "builtin:tiny-gpt2", "train_file": str(data), "output_dir": str(tmp_path / "rm"),
         "eval_fraction": 0.25, "max_length": 64, "epochs": 1, "lora": True, "lora_target_modules": ["c_attn"],
+        "learning_rate": 1e-3, "warmup_ratio": 0.5, "logging_steps": 1,
     })
     result = train_reward_model(cfg, log=lambda m: None)
+    # 4 steps, the first 2 warming up: the first logged learning rate is below the peak (TRL prints its logs)
+    rates = [float(r) for r in re.findall(r"'learning_rate': '([0-9.e+-]+)'", capsys.readouterr().out)]
+    assert rates and rates[0] <= 0.5e-3 and max(rates) <= 1e-3 and result.manifest["warmup_ratio"] == 0.5
     assert result.dropped_for_length == 0 and result.truncated_for_length + result.manifest["held_out_dropped_for_length"] >= 1
     assert result.n_train == 30 and result.n_eval == 10
     from transformers import AutoModelForSequenceClassification

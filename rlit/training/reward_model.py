@@ -68,6 +68,7 @@ class RewardModelConfig:
     # transformer
     epochs: float = _help("transformer: training epochs.", 1.0)
     learning_rate: float = _help("transformer: peak learning rate (linear decay).", 5e-5)
+    warmup_ratio: float = _help("transformer: share of the training steps spent warming the learning rate up from 0.", 0.0)
     batch_size: int = _help("transformer: pairs per device batch.", 8)
     gradient_accumulation_steps: int = _help("transformer: batches per optimizer step.", 1)
     lora: bool = _help("transformer: train LoRA adapters (merged into the saved model) instead of all weights.", False)
@@ -89,6 +90,8 @@ class RewardModelConfig:
             self.base_model = MINILM
         if self.max_length < 8:
             raise ConfigError(f"{where}: key 'max_length' must be at least 8, got {self.max_length}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"{where}: key 'warmup_ratio' must be in [0, 1), got {self.warmup_ratio}")
         if not 0.0 < self.eval_fraction < 1.0:
             raise ConfigError(f"{where}: key 'eval_fraction' must be between 0 and 1, got {self.eval_fraction}")
         return self

@@ -38,8 +38,11 @@ def load_sequence_classifier(name: str, dtype: str = "float32", device: str = "c
         name = str(build_tiny_gpt2(Path(tempfile.mkdtemp(prefix="rlit-tiny-rm-")), kind="reward"))
     if name == SMOLLM2:
         model = AutoModelForSequenceClassification.from_pretrained(str(smollm2_folder()), gguf_file=SMOLLM2_GGUF, **kwargs)
-        if hasattr(model.config, "quantization_config"):  # save_pretrained refuses GGUF-loaded models
+        # The GGUF weights are dequantised on load, but save_pretrained and the Trainer still refuse a
+        # model marked as GGUF-quantized: drop the marks.
+        if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
+        model.hf_quantizer, model.is_quantized = None, False
         tok = load_tokenizer(SMOLLM2)
     else:
         if name == MINILM_BUILTIN:
@@ -156,6 +159,7 @@ def train_transformer(cfg: "RewardModelConfig", train: list[Pair], held: list[Pa
     out = Path(cfg.output_dir)
     args = RewardConfig(
         output_dir=str(out / "checkpoints"), num_train_epochs=cfg.epochs, learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_ratio,  # transformers reads a value below 1 as a share of the steps
         per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         max_length=None, seed=cfg.seed, logging_steps=cfg.logging_steps, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=1, report_to="none", use_cpu=cfg.device == "cpu", bf16=False if cfg.device == "cpu" else None,
@@ -176,6 +180,7 @@ def train_transformer(cfg: "RewardModelConfig", train: list[Pair], held: list[Pa
     model.eval()
     scores = score_ids(model, tok.pad_token_id, h_chosen + h_rejected, cfg.score_batch_size, progress=True)
     accuracy = pairwise_accuracy(scores[: len(h_chosen)], scores[len(h_chosen):])
+    log(f"held-out pairwise accuracy {accuracy:.3f} on {len(h_chosen)} pairs (saving the model)")  # before a save can fail
     model.save_pretrained(out)
     tok.save_pretrained(out)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)  # only an interrupted run needs them
@@ -184,7 +189,7 @@ def train_transformer(cfg: "RewardModelConfig", train: list[Pair], held: list[Pa
         "data_hash": data_hash, "separator": cfg.separator, "chat_template": False, "append_eos": True,
         "max_length": cfg.max_length, "truncation_side": "left", "truncation": cfg.truncation,
         "dropped_for_length": dropped, "truncated_for_length": truncated, "held_out_dropped_for_length": h_dropped,
-        "lora": cfg.lora, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate,
+        "lora": cfg.lora, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "warmup_ratio": cfg.warmup_ratio,
     }
     write_manifest(out, manifest)
     return TrainResult(out, "transformer", accuracy, len(chosen), len(h_chosen), dropped, truncated, manifest=manifest)
