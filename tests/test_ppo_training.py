@@ -220,6 +220,33 @@ def test_unscorable_rows_get_no_learning_signal(tmp_path, tiny_policy_dir, temp_
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_critic_warmup_trains_only_the_critic_then_both(tmp_path, tiny_policy_dir, temp_plugin):
+    """During critic_warmup_steps the policy is frozen and the critic learns; afterwards both move,
+    each at its own learning rate."""
+    from rlit.training.ppo.trainer import PPOTrainer
+
+    temp_plugin(TestPlugin(), "ppo-training-test")
+    cfg = config(tmp_path, tiny_policy_dir, ppo={"steps": 3, "critic_warmup_steps": 1, "critic_learning_rate": 5e-3})
+    trainer = PPOTrainer(cfg)
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == [1e-3, 5e-3]
+    snapshot = lambda m: {k: v.clone() for k, v in m.state_dict().items()}  # noqa: E731
+    policy_0, critic_0 = snapshot(trainer.models.policy), snapshot(trainer.models.critic)
+    trainer.step = 1
+    rec = trainer.train_step()
+    assert "loss/policy" not in rec and rec["loss/value"] is not None
+    assert all(torch.equal(policy_0[k], v) for k, v in trainer.models.policy.state_dict().items())
+    assert any(not torch.equal(critic_0[k], v) for k, v in trainer.models.critic.state_dict().items())
+    trainer.step = 2
+    rec = trainer.train_step()
+    assert rec["loss/policy"] is not None
+    assert any(not torch.equal(policy_0[k], v) for k, v in trainer.models.policy.state_dict().items())
+
+
+def test_critic_warmup_must_leave_policy_steps(tmp_path, tiny_policy_dir):
+    with pytest.raises(ConfigError, match="critic_warmup_steps"):
+        config(tmp_path, tiny_policy_dir, ppo={"steps": 3, "critic_warmup_steps": 3})
+
+
 def test_lora_policy_uses_the_adapter_free_base_as_reference(tmp_path, tiny_policy_dir, temp_plugin):
     from rlit.training.ppo.trainer import PPOTrainer
 

@@ -73,7 +73,9 @@ class PPOConfig:
     batch_size: int = field(default=16, metadata={"help": "Prompts per step, per process."})
     mini_batches: int = field(default=1, metadata={"help": "Minibatches each batch is split into per PPO epoch (one optimiser step each)."})
     ppo_epochs: int = field(default=4, metadata={"help": "Passes over each rollout batch."})
-    learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate for policy and critic."})
+    learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate of the policy (and of the critic unless critic_learning_rate is set)."})
+    critic_learning_rate: float | None = field(default=None, metadata={"help": "AdamW learning rate of the critic (or the value head); unset = learning_rate. A faster critic learns each prompt's expected reward sooner, so advantages carry less prompt-difficulty noise."})
+    critic_warmup_steps: int = field(default=0, metadata={"help": "First steps that train only the critic (the policy is frozen), so the first policy updates use a fitted baseline."})
     lr_schedule: Literal["linear", "constant"] = field(default="linear", metadata={"help": "linear: decay to 0 over `steps`; constant."})
     warmup_steps: int = field(default=0, metadata={"help": "Linear warm-up steps."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
@@ -96,6 +98,8 @@ class PPOConfig:
         for name in ("steps", "batch_size", "mini_batches", "ppo_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"key {name!r} must be >= 1")
+        if not 0 <= self.critic_warmup_steps < self.steps:
+            raise ValueError(f"critic_warmup_steps {self.critic_warmup_steps} must be >= 0 and below steps ({self.steps})")
         if self.batch_size % self.mini_batches:
             raise ValueError(f"batch_size {self.batch_size} is not divisible by mini_batches {self.mini_batches}")
 

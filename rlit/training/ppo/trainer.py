@@ -73,8 +73,12 @@ class PPOTrainer:
         self.reward = reward if reward is not None else build_reward(cfg.reward)
         self.models: PPOModels = load_models(cfg.model, self.acc.device)
         value_module = self.models.value_module()
-        self.params = [p for p in self.models.policy.parameters() if p.requires_grad] + list(value_module.parameters())
-        optimizer = torch.optim.AdamW(self.params, lr=cfg.ppo.learning_rate, weight_decay=cfg.ppo.weight_decay,
+        policy_params = [p for p in self.models.policy.parameters() if p.requires_grad]
+        critic_params = [p for p in value_module.parameters() if all(p is not q for q in policy_params)]
+        self.params = policy_params + critic_params
+        critic_lr = cfg.ppo.critic_learning_rate if cfg.ppo.critic_learning_rate is not None else cfg.ppo.learning_rate
+        groups = [{"params": policy_params, "lr": cfg.ppo.learning_rate}, {"params": critic_params, "lr": critic_lr}]
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=cfg.ppo.weight_decay,
                                       fused=self.acc.device.type in ("cpu", "cuda") and self.params[0].dtype == torch.float32)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
         self.policy, self.value_module, self.optimizer = self.acc.prepare(self.models.policy, value_module, optimizer)
@@ -162,6 +166,7 @@ class PPOTrainer:
             accelerator=self.acc, params=self.params, ppo_epochs=p.ppo_epochs, mini_batches=p.mini_batches,
             cliprange=p.cliprange, cliprange_value=p.cliprange_value, vf_coef=p.vf_coef,
             temperature=self.cfg.generation.temperature, max_grad_norm=p.max_grad_norm,
+            train_policy=self.step > p.critic_warmup_steps,
             generator=_seeded(p.seed, self.step, 2 * self.acc.process_index + 1, torch.device("cpu")),
         )
         self.scheduler.step()

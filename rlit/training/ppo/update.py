@@ -33,9 +33,13 @@ def ppo_update(
     batch: UpdateBatch, *, policy: Any, critic: Any, value_head: Any, optimizer: Any, accelerator: Any,
     params: list[torch.nn.Parameter], ppo_epochs: int, mini_batches: int, cliprange: float,
     cliprange_value: float, vf_coef: float, temperature: float, max_grad_norm: float | None,
-    generator: torch.Generator,
+    generator: torch.Generator, train_policy: bool = True,
 ) -> dict[str, float]:
-    """Run the epochs; returns the mean of each diagnostic over all minibatch steps."""
+    """Run the epochs; returns the mean of each diagnostic over all minibatch steps.
+
+    ``train_policy=False`` (critic warm-up) drops the policy loss; with a separate critic the policy
+    forward is skipped too, and the policy's parameters get no gradient at all.
+    """
     size = batch.input_ids.shape[0]
     mb = size // mini_batches
     response_len = batch.response_mask.shape[1]
@@ -47,21 +51,24 @@ def ppo_update(
         for start in range(0, size, mb):
             part = batch.select(order[start : start + mb])
             mask = part.response_mask
-            # the rollout policy's entropy, once: later epochs would only repeat a full-vocabulary pass
-            new_logp, ent, shared_values = token_logprobs(policy, part.input_ids, part.attention_mask, response_len,
-                                                          temperature, value_head, with_entropy=epoch == 0)
+            if train_policy or critic is None:
+                # the rollout policy's entropy, once: later epochs would only repeat a full-vocabulary pass
+                new_logp, ent, shared_values = token_logprobs(policy, part.input_ids, part.attention_mask, response_len,
+                                                              temperature, value_head, with_entropy=epoch == 0 and train_policy)
+            else:
+                new_logp, ent, shared_values = None, None, None
             new_values = shared_values if shared_values is not None else critic(part.input_ids, part.attention_mask, response_len)
-            pg_loss, pg_clipfrac, approx_kl = policy_loss(new_logp, part.logprobs, part.advantages, mask, cliprange)
             vf_loss, vf_clipfrac = value_loss(new_values, part.values, part.returns, mask, cliprange_value)
-            loss = pg_loss + vf_coef * vf_loss
+            stats = {"loss/value": vf_loss, "value/clipfrac": vf_clipfrac}
+            loss = vf_coef * vf_loss
+            if train_policy:
+                pg_loss, pg_clipfrac, approx_kl = policy_loss(new_logp, part.logprobs, part.advantages, mask, cliprange)
+                stats.update({"loss/policy": pg_loss, "policy/clipfrac": pg_clipfrac, "policy/approx_kl": approx_kl})
+                loss = loss + pg_loss
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             grad_norm = accelerator.clip_grad_norm_(params, max_grad_norm) if max_grad_norm else None
             optimizer.step()
-            stats = {
-                "loss/policy": pg_loss, "loss/value": vf_loss, "policy/clipfrac": pg_clipfrac,
-                "value/clipfrac": vf_clipfrac, "policy/approx_kl": approx_kl,
-            }
             if ent is not None:
                 entropies.append(float(masked_mean(ent, mask)))
             if grad_norm is not None:
@@ -69,4 +76,5 @@ def ppo_update(
             for key, value in stats.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach() if isinstance(value, torch.Tensor) else value)
             count += 1
-    return {**{k: v / count for k, v in sums.items()}, "policy/entropy": sum(entropies) / len(entropies)}
+    entropy = sum(entropies) / len(entropies) if entropies else float("nan")
+    return {**{k: v / count for k, v in sums.items()}, "policy/entropy": entropy}
