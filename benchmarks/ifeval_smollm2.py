@@ -134,6 +134,42 @@ def _children_cpu(resource) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def decode_ablation(data: Path, k: int, max_new_tokens: int, batch_size: int) -> dict:
+    """CPU seconds of generation alone on the first k prompts, longest first in batches, for three
+    decoders: transformers' ``generate`` (what lm_eval runs), rlit's loop on the default cache (finished
+    rows dropped), and rlit's loop on the preallocated cache (what ``rlit evaluate`` runs)."""
+    import rlit.evaluation.decoding as decoding
+    from rlit.evaluation.generation import _hf_generate, _token_lengths, load_model, render
+    from rlit.evaluation.suite import GenerationSettings
+
+    lm = load_model(MODEL, device="cpu")
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, chat_template="always", batch_size=batch_size)
+    texts = [render(lm.tokenizer, json.loads(line)["prompt"], settings) for line in data.read_text().splitlines()[:k]]
+    lengths = _token_lengths(lm.tokenizer, texts)
+    texts = [t for _, t in sorted(zip(lengths, texts), key=lambda x: -x[0])]
+    lm.tokenizer.padding_side = "left"
+    batches = [lm.tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+               for i in range(0, len(texts), batch_size)]
+    real = decoding.preallocated_cache
+    variants = {
+        "hf_generate": lambda enc: _hf_generate(lm, enc, max_new_tokens, settings, 0),
+        "rlit_loop_default_cache": lambda enc: lm.tokenizer.batch_decode(decoding.decode(
+            lm.model, enc["input_ids"], enc["attention_mask"], max_new_tokens, [lm.tokenizer.eos_token_id]), skip_special_tokens=True),
+        "rlit_loop_preallocated": lambda enc: lm.tokenizer.batch_decode(decoding.decode(
+            lm.model, enc["input_ids"], enc["attention_mask"], max_new_tokens, [lm.tokenizer.eos_token_id]), skip_special_tokens=True),
+    }
+    result, outputs = {}, {}
+    for name, run in variants.items():
+        decoding.preallocated_cache = (lambda *a: None) if name == "rlit_loop_default_cache" else real
+        start, cpu = time.perf_counter(), time.process_time()
+        outputs[name] = [o for enc in batches for o in run(enc)]
+        result[name] = {"cpu_s": round(time.process_time() - cpu, 1), "wall_s": round(time.perf_counter() - start, 1)}
+    decoding.preallocated_cache = real
+    result["identical_outputs"] = len({json.dumps(o) for o in outputs.values()}) == 1
+    result["new_tokens"] = [len(lm.tokenizer(o, add_special_tokens=False)["input_ids"]) for o in outputs["rlit_loop_preallocated"]]
+    return result
+
+
 def main() -> None:
     if len(sys.argv) == 6 and sys.argv[1] == "--child-rlit":
         return child_rlit(*sys.argv[2:])
@@ -145,7 +181,16 @@ def main() -> None:
     ap.add_argument("--rlit-only", action="store_true", help="skip the lm_eval phase (e.g. for all 541 prompts)")
     ap.add_argument("--phases", default="lm_eval,rlit,rerun", help="comma-separated subset of lm_eval,rlit,rerun")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ifeval_smollm2.json")
+    ap.add_argument("--decode-ablation", type=int, metavar="K", default=0,
+                    help="only time generation on the first K prompts with generate vs rlit's loop (with/without preallocation)")
     args = ap.parse_args()
+    if args.decode_ablation:
+        report = {"model": MODEL, "k": args.decode_ablation, "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
+                  "load_avg_start": os.getloadavg(), **decode_ablation(args.data.resolve(), args.decode_ablation, args.max_new_tokens,
+                                                                       args.batch_size), "load_avg_end": os.getloadavg()}
+        args.out.write_text(json.dumps(report, indent=1))
+        print(json.dumps(report, indent=1))
+        return
     phases = [p for p in args.phases.split(",") if not (args.rlit_only and p == "lm_eval")]
     data = args.data.resolve()
     # Kept between phase subsets of one setting (it holds a filtered copy of the data); removed when
