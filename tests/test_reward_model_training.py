@@ -177,3 +177,18 @@ def test_cli_reports_accuracy_and_config_errors(tmp_path, monkeypatch, capsys):
     main()
     assert "held-out pairwise accuracy" in capsys.readouterr().out
     assert (tmp_path / "rm" / "rlit-reward-model.json").is_file()
+
+
+@pytest.mark.slow
+def test_smollm2_gguf_backbone_trains_with_reward_trainer(tmp_path):
+    """builtin:smollm2-135m-instruct is dequantised from GGUF: the Trainer and save_pretrained must
+    accept it (they refused it while it still carried the GGUF quantization marks). ~1 min on CPU."""
+    data = write_case_pairs(tmp_path / "pairs.jsonl", n=8, long_every=100)
+    cfg = load_reward_model_config({
+        "kind": "transformer", "base_model": "builtin:smollm2-135m-instruct", "train_file": str(data),
+        "output_dir": str(tmp_path / "rm"), "eval_fraction": 0.25, "max_length": 32, "epochs": 1, "batch_size": 2,
+        "lora": True, "lora_target_modules": ["q_proj", "v_proj"],
+    })
+    result = train_reward_model(cfg, log=lambda m: None)
+    assert result.n_train == 6 and (tmp_path / "rm" / "model.safetensors").is_file()
+    assert read_manifest(tmp_path / "rm")["base_model"] == "builtin:smollm2-135m-instruct"
