@@ -56,19 +56,25 @@ def identity_gap_lines(clf: bias.BiasClassifier, embedder, neutralize: bool) -> 
 
 
 def evaluate_variant(data: bias.BiasDataset, embedder, folder: Path, neutralize: bool, seed: int) -> tuple[list[str], bias.BiasClassifier]:
-    texts = [neutralize_identity(t) for t in data.texts] if neutralize else data.texts
-    variant = bias.BiasDataset(texts, data.labels, data.groups, data.kinds, data.targets)
+    variant = bias.neutral_variant(data) if neutralize else data
     X = bias.training_embeddings(variant, embedder, folder, bias.embeddings_key(None, bias.MINILM, neutralize))
     y = np.asarray(data.labels)
-    lines, final = [f"neutralize_identity = {neutralize}:"], None
+    # The source's neutral variant also trains on the original sentences that neutralising changed.
+    augment_rows, augment_X = bias.neutral_augmentation(data, variant, bias.training_embeddings(
+        data, embedder, folder, bias.embeddings_key(None, bias.MINILM))) if neutralize else ([], None)
+    what = "RBF SVM + Platt" + (", + original sentences" if neutralize else "")
+    lines, final = [f"neutralize_identity = {neutralize} (C = {bias.DEFAULT_C}):"], None
     for split, groups in (("item", data.groups), ("target", data.targets)):
         train, test = next(GroupShuffleSplit(1, test_size=0.2, random_state=seed).split(X, y, np.asarray(groups)))
+        position = {int(i): k for k, i in enumerate(train)}
+        kept = [k for k, row in enumerate(augment_rows) if row in position]
+        augment = ([position[augment_rows[k]] for k in kept], augment_X[kept]) if neutralize else None
         start = time.perf_counter()
-        clf = bias.train_bias_classifier(X[train], y[train].tolist(), [data.groups[i] for i in train], seed=seed)
+        clf = bias.train_bias_classifier(X[train], y[train].tolist(), [data.groups[i] for i in train], seed=seed, augment=augment)
         train_s = time.perf_counter() - start
         linear = LogisticRegression(C=3.0, max_iter=3000).fit(X[train], y[train])
         lines += [f" split by {split} (train {len(train)}, test {len(test)}):",
-                  f"  rlit bias (RBF SVM + Platt, trained in {train_s:.0f} s): {metrics(data, test, clf.predict_proba(X[test]))}",
+                  f"  rlit bias ({what}, trained in {train_s:.0f} s): {metrics(data, test, clf.predict_proba(X[test]))}",
                   f"  linear head (reference):                 {metrics(data, test, linear.predict_proba(X[test])[:, 1])}"]
         final = final or clf
     return lines + identity_gap_lines(final, embedder, neutralize), final

