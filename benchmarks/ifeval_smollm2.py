@@ -134,7 +134,7 @@ def _children_cpu(resource) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def decode_ablation(data: Path, k: int, max_new_tokens: int, batch_size: int) -> dict:
+def decode_ablation(data: Path, k: int, max_new_tokens: int, batch_size: int, reverse: bool = False) -> dict:
     """CPU seconds of generation alone on the first k prompts, longest first in batches, for three
     decoders: transformers' ``generate`` (what lm_eval runs), rlit's loop on the default cache (finished
     rows dropped), and rlit's loop on the preallocated cache (what ``rlit evaluate`` runs)."""
@@ -159,7 +159,7 @@ def decode_ablation(data: Path, k: int, max_new_tokens: int, batch_size: int) ->
             lm.model, enc["input_ids"], enc["attention_mask"], max_new_tokens, [lm.tokenizer.eos_token_id]), skip_special_tokens=True),
     }
     result, outputs = {}, {}
-    for name, run in variants.items():
+    for name, run in (reversed(variants.items()) if reverse else variants.items()):
         decoding.preallocated_cache = (lambda *a: None) if name == "rlit_loop_default_cache" else real
         start, cpu = time.perf_counter(), time.process_time()
         outputs[name] = [o for enc in batches for o in run(enc)]
@@ -183,11 +183,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results" / "ifeval_smollm2.json")
     ap.add_argument("--decode-ablation", type=int, metavar="K", default=0,
                     help="only time generation on the first K prompts with generate vs rlit's loop (with/without preallocation)")
+    ap.add_argument("--reverse", action="store_true", help="with --decode-ablation: run the decoders in reverse order")
     args = ap.parse_args()
     if args.decode_ablation:
         report = {"model": MODEL, "k": args.decode_ablation, "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
                   "load_avg_start": os.getloadavg(), **decode_ablation(args.data.resolve(), args.decode_ablation, args.max_new_tokens,
-                                                                       args.batch_size), "load_avg_end": os.getloadavg()}
+                                                                       args.batch_size, args.reverse), "reverse": args.reverse, "load_avg_end": os.getloadavg()}
         args.out.write_text(json.dumps(report, indent=1))
         print(json.dumps(report, indent=1))
         return
