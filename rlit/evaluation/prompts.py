@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rlit.errors import ConfigError, DataError, PluginError
+from rlit.jsonl import parse_json_line
 from rlit.plugins import get_registry, unknown_name_message
 
 _SCHEME = re.compile(r"^([a-z][a-z0-9_+-]*):(?!//)(.+)$")
@@ -60,10 +61,7 @@ def _from_jsonl(path: Path) -> tuple[list[dict], str, str]:
     for n, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{n}: invalid JSON: {exc.msg}") from None
+        row = parse_json_line(line, f"{path}:{n}")
         _check_row(row, f"{path}:{n}")
         rows.append(row)
     if not rows:

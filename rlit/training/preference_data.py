@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from rlit.errors import DataError
+from rlit.jsonl import parse_json_line
 
 DEFAULT_SEPARATOR = "\n\n"
 
@@ -60,12 +60,7 @@ def read_pairs(path: str | Path, limit: int | None = None) -> list[Pair]:
 
 
 def _parse_row(line: str, where: str) -> Pair:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{where}: invalid JSON: {exc.msg}") from None
-    if not isinstance(row, dict):
-        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    row = parse_json_line(line, where)
     for key in ("chosen", "rejected"):
         if key not in row:
             raise DataError(f"{where}: missing column {key!r} (columns: {', '.join(row) or 'none'})")
