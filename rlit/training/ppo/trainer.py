@@ -74,7 +74,7 @@ class PPOTrainer:
         self.models: PPOModels = load_models(cfg.model, self.acc.device)
         value_module = self.models.value_module()
         policy_params = [p for p in self.models.policy.parameters() if p.requires_grad]
-        critic_params = [p for p in value_module.parameters() if all(p is not q for q in policy_params)]
+        critic_params = list(value_module.parameters())
         self.params = policy_params + critic_params
         critic_lr = cfg.ppo.critic_learning_rate if cfg.ppo.critic_learning_rate is not None else cfg.ppo.learning_rate
         groups = [{"params": policy_params, "lr": cfg.ppo.learning_rate}, {"params": critic_params, "lr": critic_lr}]
