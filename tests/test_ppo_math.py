@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from rlit.training.ppo.advantages import AdaptiveKL, compute_advantages, gae, kl_per_token, masked_var, token_rewards, whiten
+from rlit.training.ppo.advantages import (
+    AdaptiveKL, compute_advantages, gae, kl_per_token, leave_one_out_scores, masked_var, token_rewards, whiten,
+)
 from rlit.training.ppo.losses import entropy, policy_loss, value_loss
 
 
@@ -120,3 +122,19 @@ def test_adaptive_kl_controller():
     assert kl.value == pytest.approx(0.1 * 1.00032)
     kl.update(3.0, 16)  # error = -0.5 -> -0.2
     assert kl.value == pytest.approx(0.1 * 1.00032 * (1 - 0.00032))
+
+
+def test_leave_one_out_scores_subtract_the_other_responses_mean():
+    # group 1 (1, 0, 0.5): 1 - (0+0.5)/2 = 0.75; 0 - (1+0.5)/2 = -0.75; 0.5 - (1+0)/2 = 0
+    # group 2 (2, unscored, 4): 2 - 4 = -2; the unscored row: 0 - (2+4)/2 = -3 (masked later); 4 - 2 = 2
+    scores = torch.tensor([1.0, 0.0, 0.5, 2.0, 0.0, 4.0])
+    scored = torch.tensor([True, True, True, True, False, True])
+    out = leave_one_out_scores(scores, scored, group_size=3)
+    assert out.tolist() == pytest.approx([0.75, -0.75, 0.0, -2.0, -3.0, 2.0])
+
+
+def test_leave_one_out_keeps_a_score_with_no_scored_sibling():
+    out = leave_one_out_scores(torch.tensor([0.7, 0.0]), torch.tensor([True, False]), group_size=2)
+    assert out.tolist() == pytest.approx([0.7, -0.7])
+    with pytest.raises(ValueError, match="groups of 3"):
+        leave_one_out_scores(torch.zeros(4), torch.ones(4, dtype=torch.bool), group_size=3)

@@ -247,6 +247,42 @@ def test_critic_warmup_must_leave_policy_steps(tmp_path, tiny_policy_dir):
         config(tmp_path, tiny_policy_dir, ppo={"steps": 3, "critic_warmup_steps": 3})
 
 
+def test_samples_per_prompt_groups_responses_and_baseline_centres_each_group(tmp_path, tiny_policy_dir, temp_plugin):
+    """4 responses = 2 prompts x 2 samples: the stream advances by 2 prompts, each prompt appears
+    twice in a row, and with group_baseline the scores fed to GAE sum to 0 within each group."""
+    from rlit.training.ppo import trainer as trainer_mod
+
+    temp_plugin(TestPlugin(), "ppo-training-test")
+    cfg = config(tmp_path, tiny_policy_dir, ppo={"samples_per_prompt": 2, "group_baseline": True})
+    trainer = trainer_mod.PPOTrainer(cfg)
+    seen = {}
+    real = trainer_mod.compute_advantages
+
+    def spy(scores, *args, **kw):
+        seen["scores"] = scores.clone()
+        return real(scores, *args, **kw)
+
+    score = trainer._score
+    trainer._score = lambda roll, rows: (seen.setdefault("prompts", list(roll.prompts)), score(roll, rows))[1]
+    trainer_mod.compute_advantages = spy
+    try:
+        trainer.step = 1
+        rec = trainer.train_step()
+    finally:
+        trainer_mod.compute_advantages = real
+    assert rec["data_position"] == 2
+    p = seen["prompts"]
+    assert p[0] == p[1] and p[2] == p[3] and p[0] != p[2]
+    assert seen["scores"].view(2, 2).sum(1).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("ppo, message", [({"samples_per_prompt": 3}, "samples_per_prompt 3"),
+                                          ({"group_baseline": True}, "group_baseline needs")])
+def test_grouping_config_errors(tmp_path, tiny_policy_dir, ppo, message):
+    with pytest.raises(ConfigError, match=message):
+        config(tmp_path, tiny_policy_dir, ppo=ppo)
+
+
 def test_lora_policy_uses_the_adapter_free_base_as_reference(tmp_path, tiny_policy_dir, temp_plugin):
     from rlit.training.ppo.trainer import PPOTrainer
 

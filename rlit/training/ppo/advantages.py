@@ -43,6 +43,23 @@ def kl_per_token(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, estimator: 
     raise ValueError(f"unknown KL estimator {estimator!r} (k1 or k3)")
 
 
+def leave_one_out_scores(scores: torch.Tensor, scored: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Each score minus the mean score of the other scored responses to the same prompt.
+
+    Rows come in groups of ``group_size`` consecutive responses to one prompt. A row with no other
+    scored row in its group keeps its score. Subtracting a baseline that does not depend on the row's
+    own response leaves the policy gradient unbiased (as in RLOO) and removes the prompt's difficulty
+    from the advantage.
+    """
+    if scores.shape[0] % group_size:
+        raise ValueError(f"{scores.shape[0]} scores do not split into groups of {group_size}")
+    s = (scores * scored).view(-1, group_size)
+    n = scored.view(-1, group_size).to(scores.dtype)
+    others = n.sum(1, keepdim=True) - n
+    baseline = torch.where(others > 0, (s.sum(1, keepdim=True) - s) / others.clamp(min=1.0), torch.zeros_like(s))
+    return scores - baseline.view(-1)
+
+
 def token_rewards(scores: torch.Tensor, kl: torch.Tensor, mask: torch.Tensor, kl_coef: float) -> torch.Tensor:
     """-kl_coef * KL on every response token, plus the sequence score on its last real token."""
     mask_f = mask.to(kl.dtype)

@@ -70,7 +70,9 @@ class PPOConfig:
     """``[ppo]``: the optimisation (defaults follow TRL 1.12's PPO)."""
 
     steps: int = field(default=100, metadata={"help": "PPO steps (one rollout batch + its update each)."})
-    batch_size: int = field(default=16, metadata={"help": "Prompts per step, per process."})
+    batch_size: int = field(default=16, metadata={"help": "Responses per step, per process (batch_size / samples_per_prompt prompts)."})
+    samples_per_prompt: int = field(default=1, metadata={"help": "Responses sampled for each prompt in a step."})
+    group_baseline: bool = field(default=False, metadata={"help": "Subtract from each response's score the mean score of the other responses to its prompt (leave-one-out, as RLOO) before the KL penalty and GAE, so advantages compare answers to one prompt rather than prompts of different difficulty. Needs samples_per_prompt >= 2."})
     mini_batches: int = field(default=1, metadata={"help": "Minibatches each batch is split into per PPO epoch (one optimiser step each)."})
     ppo_epochs: int = field(default=4, metadata={"help": "Passes over each rollout batch."})
     learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate of the policy (and of the critic unless critic_learning_rate is set)."})
@@ -95,11 +97,15 @@ class PPOConfig:
     deterministic: bool = field(default=False, metadata={"help": "torch.use_deterministic_algorithms(True) (needed for bit-exact resume on GPU)."})
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "mini_batches", "ppo_epochs"):
+        for name in ("steps", "batch_size", "samples_per_prompt", "mini_batches", "ppo_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"key {name!r} must be >= 1")
         if not 0 <= self.critic_warmup_steps < self.steps:
             raise ValueError(f"critic_warmup_steps {self.critic_warmup_steps} must be >= 0 and below steps ({self.steps})")
+        if self.batch_size % self.samples_per_prompt:
+            raise ValueError(f"batch_size {self.batch_size} is not divisible by samples_per_prompt {self.samples_per_prompt}")
+        if self.group_baseline and self.samples_per_prompt < 2:
+            raise ValueError("group_baseline needs samples_per_prompt >= 2 (a prompt's other responses are the baseline)")
         if self.batch_size % self.mini_batches:
             raise ValueError(f"batch_size {self.batch_size} is not divisible by mini_batches {self.mini_batches}")
 

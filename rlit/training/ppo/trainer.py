@@ -20,7 +20,7 @@ import torch
 
 from rlit.errors import ConfigError
 from rlit.training.ppo import checkpoint as ckpt
-from rlit.training.ppo.advantages import AdaptiveKL, compute_advantages
+from rlit.training.ppo.advantages import AdaptiveKL, compute_advantages, leave_one_out_scores
 from rlit.training.ppo.config import PPORunConfig, load_ppo_config
 from rlit.training.ppo.data import PromptStream, read_prompt_rows
 from rlit.training.ppo.evalhook import run_eval
@@ -149,14 +149,16 @@ class PPOTrainer:
         p = self.cfg.ppo
         times: dict[str, float] = {}
         t0 = tick = time.perf_counter()
-        rows = self.stream.next_batch(p.batch_size, self.acc.process_index, self.acc.num_processes)
+        k = p.samples_per_prompt
+        rows = [row for row in self.stream.next_batch(p.batch_size // k, self.acc.process_index, self.acc.num_processes) for _ in range(k)]
         roll = self._rollout(rows)
         times["rollout"], tick = time.perf_counter() - tick, time.perf_counter()
         scores, scored, result = self._score(roll, rows)
         times["scoring"], tick = time.perf_counter() - tick, time.perf_counter()
         ref_logp, values = self._old_values_and_ref(roll)
         learn_mask = roll.response_mask & scored[:, None]
-        adv = compute_advantages(scores, roll.logprobs, ref_logp, values, learn_mask, kl_coef=self.kl.value,
+        learn_scores = leave_one_out_scores(scores, scored, k) if p.group_baseline else scores
+        adv = compute_advantages(learn_scores, roll.logprobs, ref_logp, values, learn_mask, kl_coef=self.kl.value,
                                  kl_estimator=p.kl_estimator, gamma=p.gamma, lam=p.lam, whiten_rewards=p.whiten_rewards)
         times["advantages"], tick = time.perf_counter() - tick, time.perf_counter()
         batch = UpdateBatch(roll.input_ids, roll.attention_mask, learn_mask, roll.logprobs, values, adv.advantages, adv.returns)
