@@ -80,6 +80,14 @@ def test_compute_advantages_whitens_over_the_mask():
     assert adv.returns.flatten().tolist() == pytest.approx([1, 1, -1, 0])
 
 
+def test_compute_advantages_unwhitened_keeps_the_gae_values():
+    adv = compute_advantages(torch.tensor([1.0, -1.0]), t([-1, -1], [-1, -1]), t([-1, -1], [-1, -1]), t([0, 0], [0, 0]),
+                             t([1, 1], [1, 0]), kl_coef=0.1, kl_estimator="k1", gamma=1.0, lam=1.0, whiten_rewards=False,
+                             whiten_advantages=False)
+    # KL is 0 (same log-probs), values 0, lam 1: every real token's advantage is its row's score
+    assert adv.advantages.flatten().tolist() == pytest.approx([1, 1, -1, 0])
+
+
 def test_policy_loss_clips_positive_advantages():
     # ratio [1, 1.5]; -A*r = [-1, -1.5]; -A*clip(r) = [-1, -1.2]; max -> [-1, -1.2], mean -1.1; 1 of 2 clipped
     # approx KL = 0.5 * mean([0, ln(1.5)^2]) = 0.25 * 0.1644019

@@ -4,6 +4,7 @@ and a learning test (the reward of a simple rule rises)."""
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 
 import pytest
@@ -321,11 +322,8 @@ def test_hacking_watch_flags_reward_up_while_validation_falls_and_dominant_sourc
     assert restored.summary() == summary
 
 
-def test_periodic_evaluation_runs_the_eval_suite_on_the_policy(tmp_path, tiny_policy_dir, temp_plugin):
-    from rlit.training.ppo.steplog import read_steps
-    from rlit.training.ppo.trainer import train_ppo
-
-    temp_plugin(TestPlugin(), "ppo-training-test")
+def upper_share_suite(tmp_path):
+    """A one-eval suite: mean upper-case share of the policy's greedy answers to 4 prompts."""
     write_prompts(tmp_path / "val.jsonl", n=4)
     suite = tmp_path / "val.toml"
     suite.write_text(textwrap.dedent("""
@@ -338,11 +336,43 @@ def test_periodic_evaluation_runs_the_eval_suite_on_the_policy(tmp_path, tiny_po
         metric = { source = "upper-share" }
         aggregate = { method = "mean" }
     """))
+    return suite
+
+
+def test_periodic_evaluation_runs_the_eval_suite_on_the_policy(tmp_path, tiny_policy_dir, temp_plugin):
+    from rlit.training.ppo.steplog import read_steps
+    from rlit.training.ppo.trainer import train_ppo
+
+    temp_plugin(TestPlugin(), "ppo-training-test")
+    suite = upper_share_suite(tmp_path)
     cfg = config(tmp_path, tiny_policy_dir, eval={"suite": str(suite)}, output={"dir": str(tmp_path / "run"), "eval_every": 1, "save_every": 0})
     summary = train_ppo(cfg)
     assert [e["step"] for e in summary["evals"]] == [0, 1, 2]
     assert all(isinstance(e["values"]["upper"], float) for e in summary["evals"])
     assert [s["eval"]["values"]["upper"] for s in read_steps(tmp_path / "run" / "steps.jsonl")] == [e["values"]["upper"] for e in summary["evals"][1:]]
+
+
+def test_keep_best_makes_final_the_best_evaluated_policy(tmp_path, tiny_policy_dir, temp_plugin):
+    """final/ must score, re-evaluated from disk, exactly what the best periodic evaluation scored."""
+    from rlit.evaluation import evaluate
+    from rlit.training.ppo.trainer import train_ppo
+
+    temp_plugin(TestPlugin(), "ppo-training-test")
+    suite = upper_share_suite(tmp_path)
+    cfg = config(tmp_path, tiny_policy_dir, eval={"suite": str(suite)}, ppo={"steps": 4, "learning_rate": 3e-2},
+                 output={"dir": str(tmp_path / "run"), "eval_every": 1, "save_every": 0, "keep_best": True})
+    summary = train_ppo(cfg)
+    values = {e["step"]: e["values"]["upper"] for e in summary["evals"] if math.isfinite(e["values"]["upper"])}
+    assert len(set(values.values())) > 1, "the evaluations should differ for this test to mean anything"
+    best = max(values.values())
+    assert summary["best"] == {"step": min(k for k, v in values.items() if v == best), "metric": "upper", "value": best}
+    again = evaluate(str(suite), model=str(tmp_path / "run" / "final"), cache_dir=None, progress=False)
+    assert again.values["upper"] == pytest.approx(best)
+
+
+def test_keep_best_needs_periodic_evaluation(tmp_path, tiny_policy_dir):
+    with pytest.raises(ConfigError, match="keep_best needs"):
+        config(tmp_path, tiny_policy_dir, output={"keep_best": True, "eval_every": 5})
 
 
 @pytest.mark.slow

@@ -121,11 +121,14 @@ class Advantages:
 def compute_advantages(
     scores: torch.Tensor, logprobs: torch.Tensor, ref_logprobs: torch.Tensor, values: torch.Tensor,
     mask: torch.Tensor, *, kl_coef: float, kl_estimator: str, gamma: float, lam: float, whiten_rewards: bool,
+    whiten_advantages: bool = True,
 ) -> Advantages:
-    """Rewards (score + KL penalty), GAE, then whitened advantages (TRL 1.12's order)."""
+    """Rewards (score + KL penalty), GAE, then (by default) whitened advantages (TRL 1.12's order)."""
     kl = kl_per_token(logprobs, ref_logprobs, kl_estimator) * mask.to(logprobs.dtype)
     rewards = token_rewards(scores, kl, mask, kl_coef)
     if whiten_rewards:
         rewards = whiten(rewards, mask, shift_mean=False)
     advantages, returns = gae(rewards, values, mask, gamma, lam)
-    return Advantages(whiten(advantages, mask), returns, rewards, kl)
+    if whiten_advantages:
+        advantages = whiten(advantages, mask)
+    return Advantages(advantages, returns, rewards, kl)

@@ -92,6 +92,7 @@ class PPOConfig:
     cliprange: float = field(default=0.2, metadata={"help": "Policy ratio clip range."})
     cliprange_value: float = field(default=0.2, metadata={"help": "Value prediction clip range around the rollout values."})
     vf_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss in the total loss."})
+    whiten_advantages: bool = field(default=True, metadata={"help": "Whiten the advantages over the batch's response tokens (TRL's PPO always does). Whitening gives every update unit-scale advantages, also when the batch holds no reward signal (all scores equal), so the policy then takes full-size steps on noise; off, a step's size follows the reward differences it saw."})
     whiten_rewards: bool = field(default=False, metadata={"help": "Whiten per-token rewards (without shifting the mean) before GAE."})
     seed: int = field(default=0, metadata={"help": "Seed for data order, sampling and minibatch order."})
     deterministic: bool = field(default=False, metadata={"help": "torch.use_deterministic_algorithms(True) (needed for bit-exact resume on GPU)."})
@@ -118,6 +119,7 @@ class OutputConfig:
     save_every: int = field(default=50, metadata={"help": "Checkpoint every this many steps (and at the end); 0 = only at the end."})
     keep_checkpoints: int = field(default=2, metadata={"help": "Newest checkpoints kept; older ones are deleted."})
     eval_every: int = field(default=0, metadata={"help": "Evaluate every this many steps (and before the first and after the last); 0 = never."})
+    keep_best: bool = field(default=False, metadata={"help": "final/ holds the policy of the periodic evaluation with the best watched metric (eval.metric; the earliest on ties; step 0 counts) instead of the last step's: early stopping on the validation suite. Needs eval.suite and eval_every."})
     log_samples: int = field(default=1, metadata={"help": "Prompt/completion pairs written to each step's log line."})
 
 
@@ -191,6 +193,8 @@ def ppo_config_from_dict(data: dict[str, Any], where: str = "<config>", base: Pa
         if isinstance(raw, dict) and base is not None:
             _resolve_paths(raw, name, base)
         tables[name] = build(cls, raw, f"{where}: [{name}]")
+    if tables["output"].keep_best and not (tables["eval"].suite and tables["output"].eval_every > 0):
+        raise ConfigError(f"{where}: [output] keep_best needs [eval] suite and [output] eval_every > 0 (it picks among the evaluations)")
     return PPORunConfig(reward=_reward_spec(data, where, base), source=where, **tables)
 
 

@@ -10,8 +10,10 @@ Runs under ``accelerate launch`` unchanged: each process samples its own share o
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -159,7 +161,8 @@ class PPOTrainer:
         learn_mask = roll.response_mask & scored[:, None]
         learn_scores = leave_one_out_scores(scores, scored, k) if p.group_baseline else scores
         adv = compute_advantages(learn_scores, roll.logprobs, ref_logp, values, learn_mask, kl_coef=self.kl.value,
-                                 kl_estimator=p.kl_estimator, gamma=p.gamma, lam=p.lam, whiten_rewards=p.whiten_rewards)
+                                 kl_estimator=p.kl_estimator, gamma=p.gamma, lam=p.lam, whiten_rewards=p.whiten_rewards,
+                                 whiten_advantages=p.whiten_advantages)
         times["advantages"], tick = time.perf_counter() - tick, time.perf_counter()
         batch = UpdateBatch(roll.input_ids, roll.attention_mask, learn_mask, roll.logprobs, values, adv.advantages, adv.returns)
         stats = ppo_update(
@@ -228,7 +231,29 @@ class PPOTrainer:
             out.print(f"[bold yellow]reward-hacking watch:[/] {w}")
             res.setdefault("warnings", []).append(w)
         out.print(f"eval at step {self.step}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in res["values"].items()))
+        if self.cfg.output.keep_best and self._best_eval() is res:
+            self._save_policy(self.run_dir / "best", merge_copy=True)
         return res
+
+    def _best_eval(self) -> dict[str, Any] | None:
+        """The evaluation with the best watched metric (the earliest on ties); None before any scored one."""
+        scored = [e for e in self.evals if isinstance(e.get("value"), (int, float)) and math.isfinite(e["value"])]
+        if not scored:
+            return None
+        sign = 1.0 if scored[0]["higher_is_better"] else -1.0
+        return max(scored, key=lambda e: (sign * e["value"], -e["step"]))
+
+    def _save_policy(self, path: Path, merge_copy: bool = False) -> None:
+        """Policy (LoRA merged) and tokenizer into ``path``, replaced atomically."""
+        model = self._unwrapped()
+        if self.models.uses_lora:  # merging in place ends training, so mid-run a copy is merged
+            model = (copy.deepcopy(model) if merge_copy else model).merge_and_unload()
+        tmp = path.with_name(path.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        self.models.tokenizer.save_pretrained(tmp)
+        shutil.rmtree(path, ignore_errors=True)
+        tmp.rename(path)
 
     def train(self) -> dict[str, Any]:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -265,11 +290,13 @@ class PPOTrainer:
         if not self.acc.is_main_process:
             return summary
         final = self.run_dir / "final"
-        model = self._unwrapped()
-        if self.models.uses_lora:
-            model = model.merge_and_unload()
-        model.save_pretrained(final)
-        self.models.tokenizer.save_pretrained(final)
+        best = self._best_eval() if self.cfg.output.keep_best else None
+        if best is not None and (self.run_dir / "best").is_dir():
+            shutil.rmtree(final, ignore_errors=True)
+            shutil.copytree(self.run_dir / "best", final)
+            summary["best"] = {k: best[k] for k in ("step", "metric", "value")}
+        else:
+            self._save_policy(final)
         steps = read_steps(self.run_dir / "steps.jsonl")
         rewards = [s["reward/total"] for s in steps if s.get("reward/total") is not None]
         w = self.cfg.watch.window
@@ -291,6 +318,9 @@ class PPOTrainer:
                 f"{_f(summary['reward_first'])} -> {_f(summary['reward_last'])}; model saved to {summary['final_model']}")
         for e in summary["evals"]:
             c.print(f"  eval step {e['step']}: {e['values']} ({e['verdict']})")
+        if "best" in summary:
+            b = summary["best"]
+            c.print(f"keep_best: final/ is the policy of step {b['step']} ({b['metric']} {_f(b['value'])})")
         watch = summary["watch"]
         if watch["warnings"]:
             c.print(f"[bold yellow]reward-hacking watch: {watch['n_warnings']} warning(s)[/]")
