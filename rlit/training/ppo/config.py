@@ -92,7 +92,7 @@ class PPOConfig:
     cliprange: float = field(default=0.2, metadata={"help": "Policy ratio clip range."})
     cliprange_value: float = field(default=0.2, metadata={"help": "Value prediction clip range around the rollout values."})
     vf_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss in the total loss."})
-    whiten_advantages: bool = field(default=True, metadata={"help": "Whiten the advantages over the batch's response tokens (TRL's PPO always does). Whitening gives every update unit-scale advantages, also when the batch holds no reward signal (all scores equal), so the policy then takes full-size steps on noise; off, a step's size follows the reward differences it saw."})
+    whiten_advantages: bool = field(default=True, metadata={"help": "Whiten the advantages over the batch's response tokens (TRL's PPO always does). Whitening rescales every batch to unit variance, also a batch with no reward differences (all scores equal), whose advantages are then only value-estimate and KL noise; off, advantages keep the reward's scale."})
     whiten_rewards: bool = field(default=False, metadata={"help": "Whiten per-token rewards (without shifting the mean) before GAE."})
     seed: int = field(default=0, metadata={"help": "Seed for data order, sampling and minibatch order."})
     deterministic: bool = field(default=False, metadata={"help": "torch.use_deterministic_algorithms(True) (needed for bit-exact resume on GPU)."})
