@@ -284,6 +284,41 @@ def test_grouping_config_errors(tmp_path, tiny_policy_dir, ppo, message):
         config(tmp_path, tiny_policy_dir, ppo=ppo)
 
 
+def test_kl_in_the_loss_pulls_the_policy_back_to_the_reference(tmp_path, tiny_policy_dir, temp_plugin):
+    """kl_penalty = "loss": with zero advantages, updates on the k3 KL alone bring a perturbed
+    policy back towards the frozen reference; the rewards carry no KL term."""
+    from rlit.training.ppo.advantages import kl_per_token, masked_mean
+    from rlit.training.ppo.rollout import token_logprobs
+    from rlit.training.ppo.trainer import PPOTrainer
+    from rlit.training.ppo.update import UpdateBatch, ppo_update
+
+    temp_plugin(TestPlugin(), "ppo-training-test")
+    cfg = config(tmp_path, tiny_policy_dir, ppo={"kl_penalty": "loss", "kl_coef": 1.0, "learning_rate": 1e-3, "max_grad_norm": None})
+    trainer = PPOTrainer(cfg)
+    trainer.step = 1
+    rec = trainer.train_step()
+    assert rec["loss/kl"] >= 0 and rec["objective/non_score_reward"] == 0
+    with torch.no_grad():
+        for param in trainer.models.policy.parameters():
+            param.add_(0.05 * torch.randn(param.shape, generator=torch.Generator().manual_seed(1)))
+    roll = trainer._rollout(trainer.stream.next_batch(4))
+    ref_logp, values = trainer._old_values_and_ref(roll)
+    mask, r = roll.response_mask, roll.response_ids.shape[1]
+
+    def kl_now():
+        with torch.no_grad():
+            logp, _, _ = token_logprobs(trainer.models.policy, roll.input_ids, roll.attention_mask, r, 1.0)
+        return float(masked_mean(kl_per_token(logp, ref_logp, "k3"), mask))
+
+    before = kl_now()
+    batch = UpdateBatch(roll.input_ids, roll.attention_mask, mask, roll.logprobs, values, torch.zeros_like(values), values, ref_logp)
+    ppo_update(batch, policy=trainer.policy, critic=trainer.value_module, value_head=None, optimizer=trainer.optimizer,
+               accelerator=trainer.acc, params=trainer.params, ppo_epochs=20, mini_batches=1, cliprange=0.2,
+               cliprange_value=0.2, vf_coef=0.1, temperature=1.0, max_grad_norm=None,
+               generator=torch.Generator().manual_seed(0), kl_loss_coef=1.0)
+    assert before > 0.01 and kl_now() < 0.5 * before
+
+
 def test_lora_policy_uses_the_adapter_free_base_as_reference(tmp_path, tiny_policy_dir, temp_plugin):
     from rlit.training.ppo.trainer import PPOTrainer
 

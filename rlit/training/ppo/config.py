@@ -83,6 +83,7 @@ class PPOConfig:
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "Clip the gradient norm to this (unset = no clipping)."})
     kl_coef: float = field(default=0.05, metadata={"help": "KL penalty coefficient (the start value when adaptive_kl is on)."})
+    kl_penalty: Literal["reward", "loss"] = field(default="reward", metadata={"help": "reward: -kl_coef * KL per token in the rewards (TRL's PPO); every token then also pays for the KL still to come, which rewards ending early. loss: kl_coef * mean k3 KL to the reference over the response tokens in the policy loss (as GRPO), no length incentive; rewards carry only the score."})
     kl_estimator: Literal["k1", "k3"] = field(default="k1", metadata={"help": "Per-token KL estimator: k1 = logp - ref_logp; k3 = exp(ref-logp) - 1 - (ref-logp) (unbiased, non-negative)."})
     adaptive_kl: bool = field(default=False, metadata={"help": "Adapt kl_coef towards target_kl (Ziegler et al. 2019 controller)."})
     target_kl: float = field(default=6.0, metadata={"help": "Adaptive KL target: summed KL per response."})

@@ -160,18 +160,19 @@ class PPOTrainer:
         ref_logp, values = self._old_values_and_ref(roll)
         learn_mask = roll.response_mask & scored[:, None]
         learn_scores = leave_one_out_scores(scores, scored, k) if p.group_baseline else scores
-        adv = compute_advantages(learn_scores, roll.logprobs, ref_logp, values, learn_mask, kl_coef=self.kl.value,
+        reward_kl = self.kl.value if p.kl_penalty == "reward" else 0.0
+        adv = compute_advantages(learn_scores, roll.logprobs, ref_logp, values, learn_mask, kl_coef=reward_kl,
                                  kl_estimator=p.kl_estimator, gamma=p.gamma, lam=p.lam, whiten_rewards=p.whiten_rewards,
                                  whiten_advantages=p.whiten_advantages)
         times["advantages"], tick = time.perf_counter() - tick, time.perf_counter()
-        batch = UpdateBatch(roll.input_ids, roll.attention_mask, learn_mask, roll.logprobs, values, adv.advantages, adv.returns)
+        batch = UpdateBatch(roll.input_ids, roll.attention_mask, learn_mask, roll.logprobs, values, adv.advantages, adv.returns, ref_logp)
         stats = ppo_update(
             batch, policy=self.policy, critic=self.value_module if self.models.value_head is None else None,
             value_head=self.value_module if self.models.value_head is not None else None, optimizer=self.optimizer,
             accelerator=self.acc, params=self.params, ppo_epochs=p.ppo_epochs, mini_batches=p.mini_batches,
             cliprange=p.cliprange, cliprange_value=p.cliprange_value, vf_coef=p.vf_coef,
             temperature=self.cfg.generation.temperature, max_grad_norm=p.max_grad_norm,
-            train_policy=self.step > p.critic_warmup_steps,
+            train_policy=self.step > p.critic_warmup_steps, kl_loss_coef=self.kl.value if p.kl_penalty == "loss" else 0.0,
             generator=_seeded(p.seed, self.step, 2 * self.acc.process_index + 1, torch.device("cpu")),
         )
         self.scheduler.step()
@@ -193,7 +194,7 @@ class PPOTrainer:
             "reward/unscored": int((~scored).sum()),
             "reward/sources": {n: {"mean": s.get("mean"), "share": s.get("share"), "weight": s.get("weight")} for n, s in result.stats.items()},
             "objective/kl": kl_sum, "objective/kl_coef": self.kl.value,
-            "objective/non_score_reward": float((-self.kl.value * adv.kl).sum(1).mean()),
+            "objective/non_score_reward": float((-(self.kl.value if self.cfg.ppo.kl_penalty == "reward" else 0.0) * adv.kl).sum(1).mean()),
             **{k: round(v, 6) if isinstance(v, float) else v for k, v in stats.items()},
             "response/length": n_tokens / roll.response_ids.shape[0],
             "response/eos_rate": float(roll.has_eos.float().mean()),

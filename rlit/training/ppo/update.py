@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from rlit.training.ppo.advantages import masked_mean
+from rlit.training.ppo.advantages import kl_per_token, masked_mean
 from rlit.training.ppo.losses import policy_loss, value_loss
 from rlit.training.ppo.rollout import token_logprobs
 
@@ -24,6 +24,7 @@ class UpdateBatch:
     values: torch.Tensor
     advantages: torch.Tensor
     returns: torch.Tensor
+    ref_logprobs: torch.Tensor
 
     def select(self, idx: torch.Tensor) -> "UpdateBatch":
         return UpdateBatch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
@@ -33,9 +34,12 @@ def ppo_update(
     batch: UpdateBatch, *, policy: Any, critic: Any, value_head: Any, optimizer: Any, accelerator: Any,
     params: list[torch.nn.Parameter], ppo_epochs: int, mini_batches: int, cliprange: float,
     cliprange_value: float, vf_coef: float, temperature: float, max_grad_norm: float | None,
-    generator: torch.Generator, train_policy: bool = True,
+    generator: torch.Generator, train_policy: bool = True, kl_loss_coef: float = 0.0,
 ) -> dict[str, float]:
     """Run the epochs; returns the mean of each diagnostic over all minibatch steps.
+
+    ``kl_loss_coef > 0`` adds that times the mean k3 KL to the reference over the response tokens
+    to the policy loss (the ``kl_penalty = "loss"`` form).
 
     ``train_policy=False`` (critic warm-up) drops the policy loss; with a separate critic the policy
     forward is skipped too, and the policy's parameters get no gradient at all.
@@ -65,6 +69,10 @@ def ppo_update(
                 pg_loss, pg_clipfrac, approx_kl = policy_loss(new_logp, part.logprobs, part.advantages, mask, cliprange)
                 stats.update({"loss/policy": pg_loss, "policy/clipfrac": pg_clipfrac, "policy/approx_kl": approx_kl})
                 loss = loss + pg_loss
+                if kl_loss_coef > 0:
+                    kl = masked_mean(kl_per_token(new_logp, part.ref_logprobs, "k3"), mask)
+                    stats["loss/kl"] = kl
+                    loss = loss + kl_loss_coef * kl
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             grad_norm = accelerator.clip_grad_norm_(params, max_grad_norm) if max_grad_norm else None
