@@ -66,7 +66,21 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
         raise ConfigError(f"{path}: set base_model or a [tiny] table")
     if (cfg.preference_pairs is None) != (cfg.reward_model is None):
         raise ConfigError(f"{path}: [preference_pairs] and [reward_model] go together (both or neither)")
+    if cfg.ppo is not None:
+        _check_ppo_table(cfg.ppo, f"{path}: [ppo]")
     return cfg
+
+
+def _check_ppo_table(ppo: dict[str, Any], where: str) -> None:
+    """Validate [ppo] now rather than after SFT: the stage fills in the policy and run folder itself."""
+    from rlit.training.ppo.config import ppo_config_from_dict
+
+    data = json.loads(json.dumps(ppo))
+    if isinstance(data.get("model"), dict):
+        data["model"].setdefault("policy", "<the pipeline's SFT model>")
+    if isinstance(data.get("output", {}), dict):
+        data.setdefault("output", {}).setdefault("dir", "<the pipeline's run folder>")
+    ppo_config_from_dict(data, where)
 
 
 def _resolve(data: dict[str, Any], base: Path) -> None:

@@ -107,3 +107,18 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     cfg.write_text('base_model = "m"\n[preference_pairs]\nprompts = "p.jsonl"\n')
     with pytest.raises(ConfigError, match="go together"):
         load_pipeline_config(cfg)
+
+
+@pytest.mark.parametrize("name", ["pipeline.toml", "hacking.toml", "longer.toml"])
+def test_shipped_quickstart_configs_load(name):
+    """The example pipelines parse and validate."""
+    cfg = load_pipeline_config(REPO / "examples" / "quickstart" / name)
+    assert cfg.ppo is not None
+
+
+def test_a_ppo_typo_fails_at_load_not_after_sft(tmp_path):
+    text = (REPO / "examples" / "quickstart" / "longer.toml").read_text().replace("steps = 345", "stepz = 345")
+    cfg = tmp_path / "typo.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=r"typo.toml: \[ppo\].*stepz"):
+        load_pipeline_config(cfg)
