@@ -160,8 +160,7 @@ class PPOTrainer:
         ref_logp, values = self._old_values_and_ref(roll)
         learn_mask = roll.response_mask & scored[:, None]
         learn_scores = leave_one_out_scores(scores, scored, k) if p.group_baseline else scores
-        reward_kl = self.kl.value if p.kl_penalty == "reward" else 0.0
-        adv = compute_advantages(learn_scores, roll.logprobs, ref_logp, values, learn_mask, kl_coef=reward_kl,
+        adv = compute_advantages(learn_scores, roll.logprobs, ref_logp, values, learn_mask, kl_coef=self._kl_coef("reward"),
                                  kl_estimator=p.kl_estimator, gamma=p.gamma, lam=p.lam, whiten_rewards=p.whiten_rewards,
                                  whiten_advantages=p.whiten_advantages)
         times["advantages"], tick = time.perf_counter() - tick, time.perf_counter()
@@ -172,7 +171,7 @@ class PPOTrainer:
             accelerator=self.acc, params=self.params, ppo_epochs=p.ppo_epochs, mini_batches=p.mini_batches,
             cliprange=p.cliprange, cliprange_value=p.cliprange_value, vf_coef=p.vf_coef,
             temperature=self.cfg.generation.temperature, max_grad_norm=p.max_grad_norm,
-            train_policy=self.step > p.critic_warmup_steps, kl_loss_coef=self.kl.value if p.kl_penalty == "loss" else 0.0,
+            train_policy=self.step > p.critic_warmup_steps, kl_loss_coef=self._kl_coef("loss"),
             generator=_seeded(p.seed, self.step, 2 * self.acc.process_index + 1, torch.device("cpu")),
         )
         self.scheduler.step()
@@ -184,6 +183,10 @@ class PPOTrainer:
             self.kl.update(kl_sum, p.batch_size * self.acc.num_processes)
         return record
 
+    def _kl_coef(self, where: str) -> float:
+        """The KL coefficient where the config puts the penalty ("reward" or "loss"), 0 elsewhere."""
+        return self.kl.value if self.cfg.ppo.kl_penalty == where else 0.0
+
     def _record(self, roll: Rollout, scores, scored, result, adv, stats, times, kl_sum) -> dict[str, Any]:
         totals = [v for v in result.total if v is not None and not math.isnan(v)]
         n_tokens = int(roll.response_mask.sum())
@@ -194,7 +197,7 @@ class PPOTrainer:
             "reward/unscored": int((~scored).sum()),
             "reward/sources": {n: {"mean": s.get("mean"), "share": s.get("share"), "weight": s.get("weight")} for n, s in result.stats.items()},
             "objective/kl": kl_sum, "objective/kl_coef": self.kl.value,
-            "objective/non_score_reward": float((-(self.kl.value if self.cfg.ppo.kl_penalty == "reward" else 0.0) * adv.kl).sum(1).mean()),
+            "objective/non_score_reward": float((-self._kl_coef("reward") * adv.kl).sum(1).mean()),
             **{k: round(v, 6) if isinstance(v, float) else v for k, v in stats.items()},
             "response/length": n_tokens / roll.response_ids.shape[0],
             "response/eos_rate": float(roll.has_eos.float().mean()),
