@@ -66,21 +66,24 @@ def load_pipeline_config(path: str | Path) -> PipelineConfig:
         raise ConfigError(f"{path}: set base_model or a [tiny] table")
     if (cfg.preference_pairs is None) != (cfg.reward_model is None):
         raise ConfigError(f"{path}: [preference_pairs] and [reward_model] go together (both or neither)")
-    if cfg.ppo is not None:
-        _check_ppo_table(cfg.ppo, f"{path}: [ppo]")
+    if cfg.ppo is not None:  # checked now, not after SFT; the stage fills in what it makes
+        _ppo_run_config(cfg.ppo, "<the SFT model>", "<the run folder>", None, f"{path}: [ppo]")
     return cfg
 
 
-def _check_ppo_table(ppo: dict[str, Any], where: str) -> None:
-    """Validate [ppo] now rather than after SFT: the stage fills in the policy and run folder itself."""
+def _ppo_run_config(ppo: dict[str, Any], policy: str, run_dir: str, reward_model: str | None, where: str) -> Any:
+    """The PPO stage's run config: the [ppo] table with the policy, run folder and trained reward model filled in."""
     from rlit.training.ppo.config import ppo_config_from_dict
 
-    data = json.loads(json.dumps(ppo))
-    if isinstance(data.get("model"), dict):
-        data["model"].setdefault("policy", "<the pipeline's SFT model>")
+    data = json.loads(json.dumps(ppo))  # a deep copy we may fill in
+    if isinstance(data.get("model", {}), dict):
+        data.setdefault("model", {})["policy"] = policy
     if isinstance(data.get("output", {}), dict):
-        data.setdefault("output", {}).setdefault("dir", "<the pipeline's run folder>")
-    ppo_config_from_dict(data, where)
+        data.setdefault("output", {})["dir"] = run_dir
+    for source in (data.get("reward") or {}).get("sources", []):
+        if isinstance(source, dict) and source.get("name") == "reward-model" and reward_model and "model" not in source.setdefault("options", {}):
+            source["options"]["model"] = reward_model
+    return ppo_config_from_dict(data, where)
 
 
 def _resolve(data: dict[str, Any], base: Path) -> None:
@@ -182,16 +185,9 @@ class Pipeline:
                 "comparison": {n: e.get("comparison") for n, e in res.evals.items()}}
 
     def _ppo(self, policy: str, reward_model: str | None) -> dict[str, Any]:
-        from rlit.training.ppo.config import ppo_config_from_dict
         from rlit.training.ppo.trainer import train_ppo
 
-        data = json.loads(json.dumps(self.cfg.ppo))  # a deep copy we may fill in
-        data.setdefault("model", {})["policy"] = policy
-        data.setdefault("output", {})["dir"] = str(self.out / "ppo")
-        for source in (data.get("reward") or {}).get("sources", []):
-            if source.get("name") == "reward-model" and reward_model and "model" not in source.setdefault("options", {}):
-                source["options"]["model"] = reward_model
-        cfg = ppo_config_from_dict(data, "pipeline: [ppo]")
+        cfg = _ppo_run_config(self.cfg.ppo, policy, str(self.out / "ppo"), reward_model, "pipeline: [ppo]")
         resume = (self.out / "ppo" / "checkpoints").exists()
         summary = train_ppo(cfg, resume=resume)
         return {"model": str(self.out / "ppo" / "final"), "summary": summary}
