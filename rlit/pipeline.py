@@ -19,7 +19,7 @@ from rlit.errors import ConfigError
 # Keys (table, key) whose relative values are paths, resolved against the pipeline file's folder.
 PATH_KEYS = {
     ("tiny", "tokenizer_files"), ("sft", "train_file"), ("sft", "eval_file"), ("preference_pairs", "prompts"),
-    ("heldout", "suite"), ("ppo.data", "train"), ("ppo.data", "validation"), ("ppo.eval", "suite"), ("ppo", "reward_config"),
+    ("heldout", "suite"), ("ppo.data", "train"), ("ppo.data", "validation"), ("ppo.data", "sft"), ("ppo.eval", "suite"), ("ppo", "reward_config"),
 }
 
 

@@ -49,6 +49,9 @@ def write_run(tmp: Path, policy: Path, out: str) -> Path:
     with (tmp / "prompts.jsonl").open("w") as fh:
         for i in range(10):
             fh.write(json.dumps({"prompt": f"Tell me about item {i}.", "topic": f"t{i % 3}"}) + "\n")
+    with (tmp / "demos.jsonl").open("w") as fh:  # PPO-ptx demonstrations: their position must resume too
+        for i in range(5):
+            fh.write(json.dumps({"prompt": f"Tell me about item {i}.", "completion": f"Item {i} is fine."}) + "\n")
     cfg = tmp / f"{out}.toml"
     cfg.write_text(textwrap.dedent(f"""
         [model]
@@ -56,6 +59,7 @@ def write_run(tmp: Path, policy: Path, out: str) -> Path:
         device = "cpu"
         [data]
         train = "prompts.jsonl"
+        sft = "demos.jsonl"
         [generation]
         max_new_tokens = 6
         temperature = 1.0
@@ -67,6 +71,8 @@ def write_run(tmp: Path, policy: Path, out: str) -> Path:
         learning_rate = 1e-3
         adaptive_kl = true
         seed = 3
+        ptx_coef = 0.5
+        ptx_batch_size = 3
         [output]
         dir = "{out}"
         save_every = 2

@@ -319,6 +319,86 @@ def test_kl_in_the_loss_pulls_the_policy_back_to_the_reference(tmp_path, tiny_po
     assert before > 0.01 and kl_now() < 0.5 * before
 
 
+def write_demos(path, n=6):
+    with path.open("w") as fh:
+        for i in range(n):
+            fh.write(json.dumps({"prompt": f"Say something about thing {i}.", "completion": f"THING {i} IS GREAT."}) + "\n")
+    return path
+
+
+def test_ptx_batch_is_the_rollout_prompt_then_the_demonstration_and_its_loss_the_demonstration_nll(tiny_policy_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlit.training.ppo.ptx import encode_ptx_batch, ptx_loss
+    from rlit.training.ppo.rollout import encode_prompts
+
+    tok = AutoTokenizer.from_pretrained(tiny_policy_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy_dir).eval()
+    prompts, demos = ["Hi.", "Tell me a much longer story, please."], ["Hello there.", "Once."]
+    batch = encode_ptx_batch(tok, prompts, demos, chat_template="auto", max_prompt_tokens=64, max_completion_tokens=64,
+                             device=torch.device("cpu"))
+    q_ids, q_mask = encode_prompts(tok, prompts, False, 64, torch.device("cpu"))
+    width = q_ids.shape[1]
+    assert torch.equal(batch.input_ids[:, :width], q_ids) and torch.equal(batch.attention_mask[:, :width], q_mask)
+    nll, count = 0.0, 0
+    for p, d in zip(prompts, demos):  # each row alone, unpadded: the NLL of the demonstration + EOS
+        p_ids, d_ids = tok(p)["input_ids"], tok(d, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        assert int(batch.completion_mask[prompts.index(p)].sum()) == len(d_ids)
+        with torch.no_grad():
+            logits = model(torch.tensor([p_ids + d_ids])).logits[0, len(p_ids) - 1 : -1]
+        nll += float(torch.nn.functional.cross_entropy(logits, torch.tensor(d_ids), reduction="sum"))
+        count += len(d_ids)
+    with torch.no_grad():
+        assert float(ptx_loss(model, batch)) == pytest.approx(nll / count, rel=1e-4)
+    cut = encode_ptx_batch(tok, prompts, demos, chat_template="auto", max_prompt_tokens=64, max_completion_tokens=2,
+                           device=torch.device("cpu"))
+    assert cut.completion_mask.sum(1).tolist() == [2, 2]
+
+
+def test_ptx_term_pulls_the_policy_towards_the_demonstrations(tmp_path, tiny_policy_dir, temp_plugin):
+    """ptx_coef > 0: every policy update also lowers the demonstrations' NLL (zero advantages here,
+    so the PPO-ptx term is the only policy signal); the step log carries loss/ptx."""
+    from rlit.training.ppo.ptx import encode_ptx_batch, ptx_loss
+    from rlit.training.ppo.trainer import PPOTrainer
+    from rlit.training.ppo.update import UpdateBatch, ppo_update
+
+    temp_plugin(TestPlugin(), "ppo-training-test")
+    cfg = config(tmp_path, tiny_policy_dir, data={"sft": str(write_demos(tmp_path / "demos.jsonl"))},
+                 ppo={"ptx_coef": 1.0, "ptx_batch_size": 3, "learning_rate": 1e-3})
+    trainer = PPOTrainer(cfg)
+    demos = trainer.ptx.stream.rows
+    probe = encode_ptx_batch(trainer.models.tokenizer, [r["prompt"] for r in demos], [r["completion"] for r in demos],
+                             chat_template="auto", max_prompt_tokens=64, max_completion_tokens=64, device=torch.device("cpu"))
+    with torch.no_grad():
+        before = float(ptx_loss(trainer.models.policy, probe))
+    roll = trainer._rollout(trainer.stream.next_batch(4))
+    ref_logp, values = trainer._old_values_and_ref(roll)
+    batch = UpdateBatch(roll.input_ids, roll.attention_mask, roll.response_mask, roll.logprobs, values,
+                        torch.zeros_like(values), values, ref_logp)
+
+    def update_and_probe(coef: float) -> float:
+        ppo_update(batch, policy=trainer.policy, critic=trainer.value_module, value_head=None, optimizer=trainer.optimizer,
+                   accelerator=trainer.acc, params=trainer.params, ppo_epochs=20, mini_batches=1, cliprange=0.2,
+                   cliprange_value=0.2, vf_coef=0.1, temperature=1.0, max_grad_norm=None,
+                   generator=torch.Generator().manual_seed(0), ptx_coef=coef, ptx_batches=lambda: trainer.ptx.next_batch(3))
+        with torch.no_grad():
+            return float(ptx_loss(trainer.models.policy, probe))
+
+    assert update_and_probe(0.0) == pytest.approx(before, abs=1e-6)  # zero advantages alone: the policy stays
+    assert update_and_probe(1.0) < 0.85 * before
+    position = trainer.ptx.stream.position
+    trainer.step = 1
+    rec = trainer.train_step()
+    assert rec["loss/ptx"] > 0 and trainer.ptx.stream.position == position + 3  # one minibatch: one demonstration batch
+
+
+def test_ptx_needs_demonstrations(tmp_path, tiny_policy_dir):
+    with pytest.raises(ConfigError, match=r"test.toml: \[ppo\] ptx_coef > 0 needs \[data\] sft"):
+        config(tmp_path, tiny_policy_dir, ppo={"ptx_coef": 0.5})
+    with pytest.raises(ConfigError, match="ptx_coef must be >= 0"):
+        config(tmp_path, tiny_policy_dir, ppo={"ptx_coef": -1.0})
+
+
 def test_lora_policy_uses_the_adapter_free_base_as_reference(tmp_path, tiny_policy_dir, temp_plugin):
     from rlit.training.ppo.trainer import PPOTrainer
 

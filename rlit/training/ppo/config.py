@@ -53,6 +53,9 @@ class DataConfig:
     shuffle: bool = field(default=True, metadata={"help": "Shuffle the prompts each pass (seeded; the position is checkpointed)."})
     max_prompt_tokens: int = field(default=256, metadata={"help": "Prompts longer than this many tokens are cut from the left."})
     chat_template: Literal["auto", "always", "never"] = field(default="auto", metadata={"help": "auto: wrap each prompt as a user message with the tokenizer's chat template when it has one; always: fail if it has none; never: raw text."})
+    sft: str | None = field(default=None, metadata={"help": "Demonstrations for the PPO-ptx term (ppo.ptx_coef): prompt/completion JSONL, e.g. the SFT data. Prompts are formatted as the rollout formats them."})
+    sft_completion_column: str = field(default="completion", metadata={"help": "Column of the sft rows holding the demonstration."})
+    sft_max_tokens: int = field(default=256, metadata={"help": "Demonstration tokens (EOS included) kept per sft row; longer ones are cut."})
 
 
 @dataclass
@@ -95,6 +98,8 @@ class PPOConfig:
     vf_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss in the total loss."})
     whiten_advantages: bool = field(default=True, metadata={"help": "Whiten the advantages over the batch's response tokens (TRL's PPO always does). Whitening rescales every batch to unit variance, also a batch with no reward differences (all scores equal), whose advantages are then only value-estimate and KL noise; off, advantages keep the reward's scale."})
     whiten_rewards: bool = field(default=False, metadata={"help": "Whiten per-token rewards (without shifting the mean) before GAE."})
+    ptx_coef: float = field(default=0.0, metadata={"help": "PPO-ptx (InstructGPT): adds ptx_coef x the mean negative log-likelihood of a minibatch of [data] sft demonstrations to every policy update, so behaviour the reward does not cover is not forgotten. 0 = off."})
+    ptx_batch_size: int = field(default=8, metadata={"help": "Demonstrations per policy update (minibatch) when ptx_coef > 0."})
     seed: int = field(default=0, metadata={"help": "Seed for data order, sampling and minibatch order."})
     deterministic: bool = field(default=False, metadata={"help": "torch.use_deterministic_algorithms(True) (needed for bit-exact resume on GPU)."})
 
@@ -108,6 +113,8 @@ class PPOConfig:
             raise ValueError(f"batch_size {self.batch_size} is not divisible by samples_per_prompt {self.samples_per_prompt}")
         if self.group_baseline and self.samples_per_prompt < 2:
             raise ValueError("group_baseline needs samples_per_prompt >= 2 (a prompt's other responses are the baseline)")
+        if self.ptx_coef < 0 or self.ptx_batch_size < 1:
+            raise ValueError(f"ptx_coef must be >= 0 and ptx_batch_size >= 1 (got {self.ptx_coef}, {self.ptx_batch_size})")
         if self.batch_size % self.mini_batches:
             raise ValueError(f"batch_size {self.batch_size} is not divisible by mini_batches {self.mini_batches}")
 
@@ -166,7 +173,7 @@ TABLES: dict[str, type] = {
     "output": OutputConfig, "eval": EvalConfig, "watch": WatchConfig,
 }
 MODEL_FIELDS = ("policy", "reference", "value_model")  # a folder, a hub id or builtin:
-PATH_FIELDS = {"data": ("train", "validation"), "output": ("dir",), "eval": ("suite",)}
+PATH_FIELDS = {"data": ("train", "validation", "sft"), "output": ("dir",), "eval": ("suite",)}
 
 
 def load_ppo_config(path: str | Path) -> PPORunConfig:
@@ -194,6 +201,8 @@ def ppo_config_from_dict(data: dict[str, Any], where: str = "<config>", base: Pa
         if isinstance(raw, dict) and base is not None:
             _resolve_paths(raw, name, base)
         tables[name] = build(cls, raw, f"{where}: [{name}]")
+    if tables["ppo"].ptx_coef > 0 and not tables["data"].sft:
+        raise ConfigError(f"{where}: [ppo] ptx_coef > 0 needs [data] sft (the demonstrations JSONL)")
     if tables["output"].keep_best and not (tables["eval"].suite and tables["output"].eval_every > 0):
         raise ConfigError(f"{where}: [output] keep_best needs [eval] suite and [output] eval_every > 0 (it picks among the evaluations)")
     return PPORunConfig(reward=_reward_spec(data, where, base), source=where, **tables)

@@ -27,6 +27,7 @@ from rlit.training.ppo.config import PPORunConfig, load_ppo_config
 from rlit.training.ppo.data import PromptStream, read_prompt_rows
 from rlit.training.ppo.evalhook import run_eval
 from rlit.training.ppo.models import PPOModels, load_models
+from rlit.training.ppo.ptx import PtxData
 from rlit.training.ppo.rollout import Rollout, generate_rollout, token_logprobs
 from rlit.training.ppo.steplog import StepLog, console_line
 from rlit.training.ppo.update import UpdateBatch, ppo_update
@@ -74,6 +75,7 @@ class PPOTrainer:
         self.stream = PromptStream(read_prompt_rows(cfg.data.train, cfg.data.prompt_column), cfg.ppo.seed, cfg.data.shuffle)
         self.reward = reward if reward is not None else build_reward(cfg.reward)
         self.models: PPOModels = load_models(cfg.model, self.acc.device)
+        self.ptx = self._ptx_data()
         value_module = self.models.value_module()
         policy_params = [p for p in self.models.policy.parameters() if p.requires_grad]
         critic_params = list(value_module.parameters())
@@ -100,6 +102,8 @@ class PPOTrainer:
                                          optimizer=self.optimizer, scheduler=self.scheduler)
             self.step = state["step"]
             self.stream.position = state["data_position"]
+            if self.ptx is not None:
+                self.ptx.stream.position = state.get("ptx_position", 0)
             self.kl.value = state["kl_coef"]
             self.evals = state.get("evals", [])
             self.watch.load_state_dict(state.get("watch", {}))
@@ -111,6 +115,14 @@ class PPOTrainer:
         self.log = StepLog(self.run_dir / "steps.jsonl", self.step if (resume and latest is not None) else None)
         if self.acc.is_main_process:
             (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1, default=str))
+
+    def _ptx_data(self) -> PtxData | None:
+        d = self.cfg.data
+        if self.cfg.ppo.ptx_coef <= 0 or not d.sft:
+            return None
+        return PtxData(d.sft, d.prompt_column, d.sft_completion_column, self.cfg.ppo.seed + self.acc.process_index,
+                       tokenizer=self.models.tokenizer, chat_template=d.chat_template, max_prompt_tokens=d.max_prompt_tokens,
+                       max_completion_tokens=d.sft_max_tokens, device=self.acc.device)
 
     def _unwrapped(self) -> Any:
         return self.acc.unwrap_model(self.policy)
@@ -171,7 +183,8 @@ class PPOTrainer:
             accelerator=self.acc, params=self.params, ppo_epochs=p.ppo_epochs, mini_batches=p.mini_batches,
             cliprange=p.cliprange, cliprange_value=p.cliprange_value, vf_coef=p.vf_coef,
             temperature=self.cfg.generation.temperature, max_grad_norm=p.max_grad_norm,
-            train_policy=self.step > p.critic_warmup_steps, kl_loss_coef=self._kl_coef("loss"),
+            train_policy=self.step > p.critic_warmup_steps, kl_loss_coef=self._kl_coef("loss"), ptx_coef=p.ptx_coef,
+            ptx_batches=(lambda: self.ptx.next_batch(p.ptx_batch_size)) if self.ptx is not None else None,
             generator=_seeded(p.seed, self.step, 2 * self.acc.process_index + 1, torch.device("cpu")),
         )
         self.scheduler.step()
@@ -213,7 +226,8 @@ class PPOTrainer:
     # -- the loop -----------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         reward_state = self.reward.state_dict() if hasattr(self.reward, "state_dict") else None
-        return {"data_position": self.stream.position, "kl_coef": self.kl.value, "reward_state": reward_state,
+        return {"data_position": self.stream.position, "ptx_position": self.ptx.stream.position if self.ptx else 0,
+                "kl_coef": self.kl.value, "reward_state": reward_state,
                 "watch": self.watch.state_dict(), "evals": self.evals}
 
     def _save(self) -> None:

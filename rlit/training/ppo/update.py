@@ -1,15 +1,17 @@
 """The PPO update: ``ppo_epochs`` passes over a rollout batch in shuffled minibatches, one
-optimiser step per minibatch, loss = policy loss + vf_coef * value loss, gradients clipped."""
+optimiser step per minibatch, loss = policy loss + vf_coef * value loss (+ the KL and PPO-ptx
+terms when configured), gradients clipped."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from rlit.training.ppo.advantages import kl_per_token, masked_mean
 from rlit.training.ppo.losses import policy_loss, value_loss
+from rlit.training.ppo.ptx import PtxBatch, ptx_loss
 from rlit.training.ppo.rollout import token_logprobs
 
 
@@ -35,11 +37,13 @@ def ppo_update(
     params: list[torch.nn.Parameter], ppo_epochs: int, mini_batches: int, cliprange: float,
     cliprange_value: float, vf_coef: float, temperature: float, max_grad_norm: float | None,
     generator: torch.Generator, train_policy: bool = True, kl_loss_coef: float = 0.0,
+    ptx_coef: float = 0.0, ptx_batches: Callable[[], PtxBatch] | None = None,
 ) -> dict[str, float]:
     """Run the epochs; returns the mean of each diagnostic over all minibatch steps.
 
     ``kl_loss_coef > 0`` adds that times the mean k3 KL to the reference over the response tokens
-    to the policy loss (the ``kl_penalty = "loss"`` form).
+    to the policy loss (the ``kl_penalty = "loss"`` form). ``ptx_coef > 0`` adds that times the
+    demonstrations' negative log-likelihood, on a fresh ``ptx_batches()`` batch per minibatch (PPO-ptx).
 
     ``train_policy=False`` (critic warm-up) drops the policy loss; with a separate critic the policy
     forward is skipped too, and the policy's parameters get no gradient at all.
@@ -73,6 +77,10 @@ def ppo_update(
                     kl = masked_mean(kl_per_token(new_logp, part.ref_logprobs, "k3"), mask)
                     stats["loss/kl"] = kl
                     loss = loss + kl_loss_coef * kl
+                if ptx_coef > 0 and ptx_batches is not None:
+                    ptx = ptx_loss(policy, ptx_batches())
+                    stats["loss/ptx"] = ptx
+                    loss = loss + ptx_coef * ptx
             optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             grad_norm = accelerator.clip_grad_norm_(params, max_grad_norm) if max_grad_norm else None
