@@ -27,6 +27,10 @@ class SFTStageConfig:
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Steps accumulated per optimiser update."})
     warmup_steps: float = field(default=0.03, metadata={"help": "Warm-up: steps, or a share of all steps when below 1."})
     seed: int = field(default=0, metadata={"help": "Seed for data order and initialisation."})
+    group_by_length: bool = field(
+        default=False,
+        metadata={"help": "Batch rows of similar length together (transformers' length-grouped sampler): less padding, faster steps; batch order stays random."},
+    )
     device: str = field(default="auto", metadata={"help": "auto (GPU when present), cpu or cuda."})
     lora: LoraOptions | None = field(default=None, metadata={"help": "Train LoRA adapters instead of all weights (merged on save)."})
     conversational: str = field(
@@ -80,6 +84,7 @@ def train_sft(cfg: SFTStageConfig) -> dict[str, Any]:
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         warmup_steps=cfg.warmup_steps,
         seed=cfg.seed,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         logging_steps=10,
         save_strategy="no",
         report_to=[],
