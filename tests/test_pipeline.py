@@ -109,7 +109,7 @@ def test_config_errors_name_the_file_and_key(tmp_path):
         load_pipeline_config(cfg)
 
 
-@pytest.mark.parametrize("name", ["pipeline.toml", "hacking.toml", "longer.toml"])
+@pytest.mark.parametrize("name", ["pipeline.toml", "hacking.toml", "longer.toml", "more-steps.toml"])
 def test_shipped_quickstart_configs_load(name):
     """The example pipelines parse and validate."""
     cfg = load_pipeline_config(REPO / "examples" / "quickstart" / name)

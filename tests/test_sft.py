@@ -85,3 +85,25 @@ def test_group_by_length_cuts_padding(tmp_path, monkeypatch):
         seen[grouped] = sum(positions)
     # one epoch of 64 rows; transformers sorts within megabatches of 2 batches at this size (0.83 measured)
     assert seen[True] < 0.9 * seen[False]
+
+
+def test_length_grouped_batches_cover_every_row_once_in_random_batch_order():
+    import random
+
+    import torch
+
+    from rlit.training.sft import LengthGroupedBatches
+
+    lengths = [random.Random(i).randint(5, 300) for i in range(1000)]
+    torch.manual_seed(0)
+    order = list(LengthGroupedBatches(lengths, 16))
+    assert sorted(order) == list(range(1000))
+    batches = [order[i : i + 16] for i in range(0, 1000, 16)]
+    assert len(batches[-1]) == 1000 % 16  # the partial batch is the last one
+    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    assert sum(lengths) / padded > 0.9  # shuffled batches of 16 give ~0.55 here
+    means = [sum(lengths[i] for i in b) / len(b) for b in batches[:-1]]
+    rises = sum(b > a for a, b in zip(means, means[1:]))
+    assert 0.3 < rises / (len(means) - 1) < 0.7  # not served longest to shortest
+    torch.manual_seed(1)
+    assert list(LengthGroupedBatches(lengths, 16)) != order

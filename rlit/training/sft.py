@@ -29,7 +29,7 @@ class SFTStageConfig:
     seed: int = field(default=0, metadata={"help": "Seed for data order and initialisation."})
     group_by_length: bool = field(
         default=False,
-        metadata={"help": "Batch rows of similar length together (transformers' length-grouped sampler): less padding, faster steps; batch order stays random."},
+        metadata={"help": "Batch rows of similar length together (less padding, faster steps); the batches still come in random order."},
     )
     device: str = field(default="auto", metadata={"help": "auto (GPU when present), cpu or cuda."})
     lora: LoraOptions | None = field(default=None, metadata={"help": "Train LoRA adapters instead of all weights (merged on save)."})
@@ -84,13 +84,13 @@ def train_sft(cfg: SFTStageConfig) -> dict[str, Any]:
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         warmup_steps=cfg.warmup_steps,
         seed=cfg.seed,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         logging_steps=10,
         save_strategy="no",
         report_to=[],
         **trl_device_kwargs(cfg.device),
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evals, processing_class=tok)
+    trainer_class = _length_grouped(SFTTrainer) if cfg.group_by_length else SFTTrainer
+    trainer = trainer_class(model=model, args=args, train_dataset=train, eval_dataset=evals, processing_class=tok)
     start = time.perf_counter()
     result = trainer.train()
     out: dict[str, Any] = {"train_loss": result.training_loss, "steps": result.global_step, "seconds": time.perf_counter() - start}
@@ -98,6 +98,48 @@ def train_sft(cfg: SFTStageConfig) -> dict[str, Any]:
         out["eval_loss"] = trainer.evaluate()["eval_loss"]
     save_model(trainer.model, tok, cfg.output_dir)
     return out
+
+
+class LengthGroupedBatches:
+    """Batches of rows of similar length, in random order: each pass shuffles the rows, sorts each
+    chunk of ``chunk_batches`` batches by length, cuts it into batches and shuffles all batches.
+
+    transformers' own ``group_by_length`` sampler does the first two steps but serves each chunk
+    longest to shortest; ending training on a run of the shortest rows cost the quick start's SFT
+    model a third of its held-out accuracy (greedy prompt-level 0.26 -> 0.18).
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, chunk_batches: int = 50):
+        self.lengths, self.batch_size = lengths, batch_size
+        self.chunk = batch_size * max(1, min(chunk_batches, len(lengths) // (batch_size * 4)))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Any:
+        import torch
+
+        # seeded from torch's global generator, which the Trainer seeds, as RandomSampler is
+        gen = torch.Generator().manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
+        order = torch.randperm(len(self.lengths), generator=gen).tolist()
+        batches = []
+        for start in range(0, len(order), self.chunk):
+            chunk = sorted(order[start : start + self.chunk], key=self.lengths.__getitem__, reverse=True)
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        short = batches.pop() if batches and len(batches[-1]) < self.batch_size else []  # a partial batch goes last
+        for b in torch.randperm(len(batches), generator=gen).tolist():
+            yield from batches[b]
+        yield from short
+
+
+def _length_grouped(trainer_class: Any) -> Any:
+    class LengthGroupedTrainer(trainer_class):
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            data = train_dataset if train_dataset is not None else self.train_dataset
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return LengthGroupedBatches([len(ids) for ids in data["input_ids"]], batch)
+
+    return LengthGroupedTrainer
 
 
 def save_model(model: Any, tok: Any, folder: str | Path) -> None:
