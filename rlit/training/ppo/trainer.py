@@ -57,6 +57,24 @@ def _lr_lambda(cfg: PPORunConfig):
     return factor
 
 
+def _accelerator(accelerator_class: Any, device: str) -> Any:
+    """The run's ``Accelerator``; a launch of several processes that it would not join is an error.
+
+    Without a GPU, accelerate forms a multi-process (gloo) group only when told to run on the CPU;
+    otherwise every process of ``torchrun``/``accelerate launch`` would train alone, and all of
+    them would write the same run folder.
+    """
+    import os
+
+    gpu = torch.cuda.is_available() or torch.backends.mps.is_available()
+    acc = accelerator_class(cpu=device == "cpu" or (device == "auto" and not gpu))
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and acc.num_processes != launched:
+        raise ConfigError(f"[model] device = {device!r}: launched as {launched} processes, but accelerate "
+                          f"joined {acc.num_processes}; set device = \"auto\" (or \"cpu\" on a machine without GPUs)")
+    return acc
+
+
 class PPOTrainer:
     """Holds the run's models, optimiser, data stream and logs; :meth:`train` runs the loop."""
 
@@ -69,7 +87,7 @@ class PPOTrainer:
         torch.manual_seed(cfg.ppo.seed)
         if cfg.ppo.deterministic:
             torch.use_deterministic_algorithms(True)
-        self.acc = Accelerator(cpu=cfg.model.device == "cpu")
+        self.acc = _accelerator(Accelerator, cfg.model.device)
         self.run_dir = Path(cfg.output.dir)
         # Cheap checks first: a bad prompts file or reward config fails before any model loads.
         self.stream = PromptStream(read_prompt_rows(cfg.data.train, cfg.data.prompt_column), cfg.ppo.seed, cfg.data.shuffle)
