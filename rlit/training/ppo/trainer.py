@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -64,8 +65,6 @@ def _accelerator(accelerator_class: Any, device: str) -> Any:
     otherwise every process of ``torchrun``/``accelerate launch`` would train alone, and all of
     them would write the same run folder.
     """
-    import os
-
     gpu = torch.cuda.is_available() or torch.backends.mps.is_available()
     acc = accelerator_class(cpu=device == "cpu" or (device == "auto" and not gpu))
     launched = int(os.environ.get("WORLD_SIZE", "1"))
