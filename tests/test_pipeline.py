@@ -109,11 +109,16 @@ def test_config_errors_name_the_file_and_key(tmp_path):
         load_pipeline_config(cfg)
 
 
-@pytest.mark.parametrize("name", ["pipeline.toml", "hacking.toml", "longer.toml", "more-steps.toml"])
-def test_shipped_quickstart_configs_load(name):
-    """The example pipelines parse and validate."""
-    cfg = load_pipeline_config(REPO / "examples" / "quickstart" / name)
+@pytest.mark.parametrize("name", ["quickstart/pipeline.toml", "quickstart/hacking.toml", "quickstart/longer.toml",
+                                  "quickstart/more-steps.toml", "smollm2/pipeline.toml"])
+def test_shipped_example_pipelines_load(name):
+    """The example pipelines parse and validate, held-out suites included."""
+    from rlit.evaluation.suite import load_suite
+
+    cfg = load_pipeline_config(REPO / "examples" / name)
     assert cfg.ppo is not None
+    if cfg.heldout is not None:
+        assert load_suite(cfg.heldout.suite).evals
 
 
 def test_a_ppo_typo_fails_at_load_not_after_sft(tmp_path):
