@@ -243,6 +243,31 @@ def test_critic_warmup_trains_only_the_critic_then_both(tmp_path, tiny_policy_di
     assert any(not torch.equal(policy_0[k], v) for k, v in trainer.models.policy.state_dict().items())
 
 
+@pytest.mark.parametrize("lora", [None, {"r": 4, "alpha": 8, "target_modules": ["c_attn"]}], ids=["full", "lora"])
+def test_critic_warmup_with_a_value_head_on_the_policy_trains_only_the_head(tmp_path, tiny_policy_dir, temp_plugin, lora):
+    """The head shares the policy's backbone, but during the warm-up the value loss must not move it.
+    (A new head's weights start at zero, so the first update sends no gradient into the backbone:
+    the warm-up here runs two steps of two minibatches.)"""
+    from rlit.training.ppo.trainer import PPOTrainer
+
+    temp_plugin(TestPlugin(), "ppo-training-test")
+    model = {"value_head_on_policy": True, **({"lora": lora} if lora else {})}
+    cfg = config(tmp_path, tiny_policy_dir, model=model,
+                 ppo={"steps": 4, "critic_warmup_steps": 2, "mini_batches": 2, "critic_learning_rate": 5e-3})
+    trainer = PPOTrainer(cfg)
+    snapshot = lambda m: {k: v.clone() for k, v in m.state_dict().items()}  # noqa: E731
+    policy_0, head_0 = snapshot(trainer.models.policy), snapshot(trainer.models.value_head)
+    for step in (1, 2):
+        trainer.step = step
+        rec = trainer.train_step()
+        assert "loss/policy" not in rec and rec["loss/value"] is not None
+    assert all(torch.equal(policy_0[k], v) for k, v in trainer.models.policy.state_dict().items())
+    assert any(not torch.equal(head_0[k], v) for k, v in trainer.models.value_head.state_dict().items())
+    trainer.step = 3
+    assert trainer.train_step()["objective/kl"] == pytest.approx(0.0, abs=1e-5)  # still the reference's policy
+    assert any(not torch.equal(policy_0[k], v) for k, v in trainer.models.policy.state_dict().items())
+
+
 def test_critic_warmup_must_leave_policy_steps(tmp_path, tiny_policy_dir):
     with pytest.raises(ConfigError, match="critic_warmup_steps"):
         config(tmp_path, tiny_policy_dir, ppo={"steps": 3, "critic_warmup_steps": 3})

@@ -80,7 +80,7 @@ class PPOConfig:
     ppo_epochs: int = field(default=4, metadata={"help": "Passes over each rollout batch."})
     learning_rate: float = field(default=3e-6, metadata={"help": "AdamW learning rate of the policy (and of the critic unless critic_learning_rate is set)."})
     critic_learning_rate: float | None = field(default=None, metadata={"help": "AdamW learning rate of the critic (or the value head); unset = learning_rate. A faster critic learns each prompt's expected reward sooner, so advantages carry less prompt-difficulty noise."})
-    critic_warmup_steps: int = field(default=0, metadata={"help": "First steps that train only the critic (the policy is frozen), so the first policy updates use a fitted baseline."})
+    critic_warmup_steps: int = field(default=0, metadata={"help": "First steps that train only the critic (the policy is frozen; with value_head_on_policy only the head learns), so the first policy updates use a fitted baseline."})
     lr_schedule: Literal["linear", "constant"] = field(default="linear", metadata={"help": "linear: decay to 0 over `steps`; constant."})
     warmup_steps: int = field(default=0, metadata={"help": "Linear warm-up steps."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})

@@ -129,8 +129,8 @@ def sample_responses(
 
 def token_logprobs(
     model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int, temperature: float,
-    value_head: Any = None, with_entropy: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    value_head: Any = None, with_entropy: bool = False, values_only: bool = False,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """(log-probs of the last ``response_len`` tokens, their entropies or None, values or None), each [B, R].
 
     Only the states that predict response tokens go through the LM head, which is most of the cost
@@ -138,10 +138,15 @@ def token_logprobs(
     (:func:`~rlit.training.ppo.logprobs.split_lm_head`) the head and softmax run fused, without
     materialising logits. The entropy (no gradient) is computed only when asked for. With a
     ``value_head`` (value head on the policy), the values come from the same forward's last hidden
-    states.
+    states. ``values_only`` (the critic warm-up of a value head on the policy): the policy runs
+    without gradient and only the values come back, so the value loss trains the head alone.
     """
     targets = input_ids[:, -response_len:]
     parts = split_lm_head(model)
+    if values_only:
+        with torch.no_grad():
+            hidden = _last_hidden_state(model, parts, input_ids, attention_mask)
+        return None, None, value_head(hidden, response_len)
     if parts is not None:
         backbone, head = parts
         hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
@@ -160,6 +165,13 @@ def token_logprobs(
     ent = token_entropy(logits.detach()) if with_entropy else None
     values = value_head(out.hidden_states[-1], response_len) if value_head is not None else None
     return logp, ent, values
+
+
+def _last_hidden_state(model: Any, parts: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask), use_cache=False)
+    if parts is not None:
+        return parts[0](**kwargs).last_hidden_state
+    return model(**kwargs, logits_to_keep=1, output_hidden_states=True).hidden_states[-1]
 
 
 def decode_completions(tokenizer: Any, response_ids: torch.Tensor, response_mask: torch.Tensor, eos_token_id: int) -> list[str]:

@@ -45,8 +45,9 @@ def ppo_update(
     to the policy loss (the ``kl_penalty = "loss"`` form). ``ptx_coef > 0`` adds that times the
     demonstrations' negative log-likelihood, on a fresh ``ptx_batches()`` batch per minibatch (PPO-ptx).
 
-    ``train_policy=False`` (critic warm-up) drops the policy loss; with a separate critic the policy
-    forward is skipped too, and the policy's parameters get no gradient at all.
+    ``train_policy=False`` (critic warm-up) drops the policy loss and the policy's parameters get no
+    gradient at all: with a separate critic the policy forward is skipped, with a value head on the
+    policy it runs without gradient and only the head learns.
     """
     size = batch.input_ids.shape[0]
     mb = size // mini_batches
@@ -62,7 +63,8 @@ def ppo_update(
             if train_policy or critic is None:
                 # the rollout policy's entropy, once: later epochs would only repeat a full-vocabulary pass
                 new_logp, ent, shared_values = token_logprobs(policy, part.input_ids, part.attention_mask, response_len,
-                                                              temperature, value_head, with_entropy=epoch == 0 and train_policy)
+                                                              temperature, value_head, with_entropy=epoch == 0 and train_policy,
+                                                              values_only=not train_policy)
             else:
                 new_logp, ent, shared_values = None, None, None
             new_values = shared_values if shared_values is not None else critic(part.input_ids, part.attention_mask, response_len)
