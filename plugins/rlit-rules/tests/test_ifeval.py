@@ -141,6 +141,13 @@ def test_language_verdicts_are_deterministic(strict):
     assert len(verdicts) == 1
 
 
+def test_an_unreadable_language_counts_as_followed_without_an_error_line(strict, caplog):
+    # The reference logs an error per such text; one quick-start run printed 48 of them.
+    caplog.set_level("DEBUG")
+    assert score(strict, ["******", "}"], [["language:response_language"]] * 2, [[{"language": "de"}]] * 2) == [1.0, 1.0]
+    assert "Unable to detect language" not in caplog.text
+
+
 @pytest.mark.parametrize(
     "ids, kwargs, message",
     [
