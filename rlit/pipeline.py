@@ -17,6 +17,7 @@ from rlit.configfile import build, read_toml
 from rlit.errors import ConfigError
 
 # Keys (table, key) whose relative values are paths, resolved against the pipeline file's folder.
+POLICY = "@policy"  # [reward_model] base_model: the model PPO starts from (the SFT model, else the base)
 PATH_KEYS = {
     ("tiny", "tokenizer_files"), ("sft", "train_file"), ("sft", "eval_file"), ("preference_pairs", "prompts"),
     ("heldout", "suite"), ("ppo.data", "train"), ("ppo.data", "validation"), ("ppo.data", "sft"), ("ppo.eval", "suite"), ("ppo", "reward_config"),
@@ -132,7 +133,7 @@ class Pipeline:
         rm_dir = None
         if self.cfg.preference_pairs is not None:
             pairs = self.stage("pairs", lambda: self._pairs(sft_dir))["file"]
-            rm_dir = self.stage("reward-model", lambda: self._reward_model(pairs))["model"]
+            rm_dir = self.stage("reward-model", lambda: self._reward_model(pairs, sft_dir))["model"]
         before = self.stage("eval-before", lambda: self._evaluate(sft_dir, "eval-before", None)) if self.cfg.heldout else None
         ppo_dir = self.stage("ppo", lambda: self._ppo(sft_dir, rm_dir))["model"]
         after = self.stage("eval-after", lambda: self._evaluate(ppo_dir, "eval-after", before)) if self.cfg.heldout else None
@@ -168,11 +169,14 @@ class Pipeline:
         result = build_preference_pairs(cfg, log=self.log)
         return {"file": str(out), "pairs": result.pairs_written, "ties": result.ties}
 
-    def _reward_model(self, pairs: str) -> dict[str, Any]:
+    def _reward_model(self, pairs: str, policy: str) -> dict[str, Any]:
         from rlit.training.reward_model import load_reward_model_config, train_reward_model
 
         out = self.out / "reward-model" / "model"
-        cfg = load_reward_model_config({**self.cfg.reward_model, "train_file": pairs, "output_dir": str(out)})
+        table = {**self.cfg.reward_model, "train_file": pairs, "output_dir": str(out)}
+        if table.get("base_model") == POLICY:  # InstructGPT's choice: the reward model starts from the SFT model
+            table["base_model"] = policy
+        cfg = load_reward_model_config(table)
         result = train_reward_model(cfg, log=self.log)
         return {"model": str(out), "accuracy": result.accuracy, "n_train": result.n_train, "n_eval": result.n_eval}
 

@@ -109,6 +109,27 @@ def test_config_errors_name_the_file_and_key(tmp_path):
         load_pipeline_config(cfg)
 
 
+def test_reward_model_can_start_from_the_sft_model(tmp_path):
+    """``base_model = "@policy"``: a transformer reward model initialised from the SFT model, then used by PPO."""
+    cfg = _config(tmp_path)
+    cfg.write_text(cfg.read_text().replace('kind = "minilm"', 'kind = "transformer"\nbase_model = "@policy"\nepochs = 1')
+                   .replace("head_epochs = 5\n", ""))
+    proc = subprocess.run([sys.executable, "-m", "rlit", "pipeline", "--config", str(cfg)], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = tmp_path / "run"
+    manifest = json.loads((run / "reward-model" / "model" / "rlit-reward-model.json").read_text())
+    assert manifest["kind"] == "transformer" and manifest["base_model"] == str(run / "sft" / "model")
+    steps = [json.loads(line) for line in (run / "ppo" / "steps.jsonl").read_text().splitlines()]
+    assert steps and all("reward-model" in s["reward/sources"] for s in steps)
+
+
+def test_policy_as_reward_model_base_is_a_pipeline_only_name(tmp_path):
+    from rlit.training.reward_model import load_reward_model_config
+
+    with pytest.raises(ConfigError, match="@policy.*only works in `rlit pipeline`"):
+        load_reward_model_config({"train_file": "p.jsonl", "output_dir": "o", "kind": "transformer", "base_model": "@policy"})
+
+
 @pytest.mark.parametrize("name", ["quickstart/pipeline.toml", "quickstart/hacking.toml", "quickstart/longer.toml",
                                   "quickstart/more-steps.toml", "smollm2/pipeline.toml"])
 def test_shipped_example_pipelines_load(name):

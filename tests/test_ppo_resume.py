@@ -43,7 +43,7 @@ train_ppo(sys.argv[2], resume=sys.argv[3] == "resume")
 '''
 
 
-def write_run(tmp: Path, policy: Path, out: str) -> Path:
+def write_run(tmp: Path, policy: Path, out: str, device: str = "cpu", deterministic: bool = False) -> Path:
     (tmp / "ppo_test_plugin.py").write_text(PLUGIN)
     (tmp / "driver.py").write_text(DRIVER)
     with (tmp / "prompts.jsonl").open("w") as fh:
@@ -56,7 +56,7 @@ def write_run(tmp: Path, policy: Path, out: str) -> Path:
     cfg.write_text(textwrap.dedent(f"""
         [model]
         policy = "{policy}"
-        device = "cpu"
+        device = "{device}"
         [data]
         train = "prompts.jsonl"
         sft = "demos.jsonl"
@@ -71,6 +71,7 @@ def write_run(tmp: Path, policy: Path, out: str) -> Path:
         learning_rate = 1e-3
         adaptive_kl = true
         seed = 3
+        deterministic = {str(deterministic).lower()}
         ptx_coef = 0.5
         ptx_batch_size = 3
         [output]
@@ -95,13 +96,12 @@ def finish(proc: subprocess.Popen) -> str:
     return out
 
 
-def test_resume_after_kill_reproduces_the_straight_run(tmp_path, tiny_policy_dir):
-    straight = write_run(tmp_path, tiny_policy_dir, "straight")
-    killed = write_run(tmp_path, tiny_policy_dir, "killed")
-    finish(launch(tmp_path, straight, resume=False))
-
-    proc = launch(tmp_path, killed, resume=False)
-    log = tmp_path / "killed" / "steps.jsonl"
+def straight_and_resumed_logs(tmp: Path, straight: Path, killed: Path) -> tuple[list[dict], list[dict]]:
+    """Run ``straight`` to the end; run ``killed``, kill -9 it once step 3 is logged, resume it.
+    Returns both step logs without their timings."""
+    finish(launch(tmp, straight, resume=False))
+    proc = launch(tmp, killed, resume=False)
+    log = tmp / killed.stem / "steps.jsonl"
     deadline = time.time() + 600
     # Kill once step 3 is logged: the checkpoint of step 2 exists and step 3 is work the resume must redo.
     while time.time() < deadline and proc.poll() is None:
@@ -112,16 +112,21 @@ def test_resume_after_kill_reproduces_the_straight_run(tmp_path, tiny_policy_dir
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
-    assert (tmp_path / "killed" / "checkpoints" / "step-000002" / "state.json").is_file()
+    assert (tmp / killed.stem / "checkpoints" / "step-000002" / "state.json").is_file()
 
-    out = finish(launch(tmp_path, killed, resume=True))
+    out = finish(launch(tmp, killed, resume=True))
     assert "resuming from" in out
+    assert json.loads((tmp / killed.stem / "summary.json").read_text())["steps"] == 6
+    return ([without_timings(r) for r in read_steps(tmp / straight.stem / "steps.jsonl")],
+            [without_timings(r) for r in read_steps(log)])
 
-    a = [without_timings(r) for r in read_steps(tmp_path / "straight" / "steps.jsonl")]
-    b = [without_timings(r) for r in read_steps(log)]
+
+def test_resume_after_kill_reproduces_the_straight_run(tmp_path, tiny_policy_dir):
+    straight = write_run(tmp_path, tiny_policy_dir, "straight")
+    killed = write_run(tmp_path, tiny_policy_dir, "killed")
+    a, b = straight_and_resumed_logs(tmp_path, straight, killed)
     assert [r["step"] for r in b] == [1, 2, 3, 4, 5, 6]
     assert a == b  # same data order, samples, rewards, losses: bit for bit
-    assert json.loads((tmp_path / "killed" / "summary.json").read_text())["steps"] == 6
 
 
 def test_fresh_start_refuses_to_overwrite_checkpoints(tmp_path, tiny_policy_dir):

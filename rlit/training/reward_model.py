@@ -43,7 +43,8 @@ class RewardModelConfig:
     kind: Literal["minilm", "transformer"] = _help("'minilm': MiniLM embeddings + Bradley-Terry head; 'transformer': TRL RewardTrainer.", "minilm")
     base_model: str | None = _help(
         "minilm: the sentence-embedding model (default builtin:all-minilm-l6-v2). transformer: a folder, hub id, "
-        "builtin:tiny-gpt2, builtin:smollm2-135m-instruct or builtin:all-minilm-l6-v2, loaded as a one-label classifier.", None)
+        "builtin:tiny-gpt2, builtin:smollm2-135m-instruct or builtin:all-minilm-l6-v2, loaded as a one-label classifier; in "
+        "`rlit pipeline`, '@policy' is the model PPO starts from (the SFT model).", None)
     eval_file: str | None = _help("Held-out pairs in a separate file; when unset, eval_fraction of train_file is held out.", None)
     eval_fraction: float = _help("Share of train_file held out for pairwise accuracy when eval_file is unset.", 0.1)
     limit: int | None = _help("Read at most this many pairs from train_file (quick runs).", None)
@@ -88,6 +89,8 @@ class RewardModelConfig:
             if self.kind == "transformer":
                 raise ConfigError(f"{where}: kind = 'transformer' needs key 'base_model' (a folder, hub id or builtin:tiny-gpt2)")
             self.base_model = MINILM
+        if self.base_model == "@policy":
+            raise ConfigError(f"{where}: base_model = '@policy' (the SFT model) only works in `rlit pipeline`; give a folder or hub id")
         if self.max_length < 8:
             raise ConfigError(f"{where}: key 'max_length' must be at least 8, got {self.max_length}")
         if not 0.0 <= self.warmup_ratio < 1.0:

@@ -74,6 +74,20 @@ def _accelerator(accelerator_class: Any, device: str) -> Any:
     return acc
 
 
+def _deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True)``, with the cuBLAS workspace setting it needs on GPUs.
+
+    cuBLAS reads CUBLAS_WORKSPACE_CONFIG when CUDA starts, so it can only be set for the user
+    before then; later, a missing setting is an error rather than a silently inexact resume.
+    """
+    if not torch.cuda.is_initialized():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    elif torch.cuda.is_available() and not os.environ.get("CUBLAS_WORKSPACE_CONFIG"):
+        raise ConfigError("[ppo] deterministic = true: CUDA was started before PPO without CUBLAS_WORKSPACE_CONFIG; "
+                          "run with CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment")
+    torch.use_deterministic_algorithms(True)
+
+
 class PPOTrainer:
     """Holds the run's models, optimiser, data stream and logs; :meth:`train` runs the loop."""
 
@@ -85,7 +99,7 @@ class PPOTrainer:
         self.console = console or Console()
         torch.manual_seed(cfg.ppo.seed)
         if cfg.ppo.deterministic:
-            torch.use_deterministic_algorithms(True)
+            _deterministic_algorithms()
         self.acc = _accelerator(Accelerator, cfg.model.device)
         self.run_dir = Path(cfg.output.dir)
         # Cheap checks first: a bad prompts file or reward config fails before any model loads.
@@ -321,7 +335,8 @@ class PPOTrainer:
     def _finish(self) -> dict[str, Any]:
         from rlit.training.ppo.steplog import read_steps
 
-        summary: dict[str, Any] = {"steps": self.step, "run_dir": str(self.run_dir)}
+        summary: dict[str, Any] = {"steps": self.step, "run_dir": str(self.run_dir), "device": str(self.acc.device),
+                                   "processes": self.acc.num_processes}
         if not self.acc.is_main_process:
             return summary
         final = self.run_dir / "final"
