@@ -107,3 +107,28 @@ def test_length_grouped_batches_cover_every_row_once_in_random_batch_order():
     assert 0.3 < rises / (len(means) - 1) < 0.7  # not served longest to shortest
     torch.manual_seed(1)
     assert list(LengthGroupedBatches(lengths, 16)) != order
+
+
+def test_full_logits_loss_matches_trl_fused_lm_head(tmp_path):
+    """lm_head_loss = "full" (the CPU default) trains on the same loss as TRL's fused LM head: the same
+    rows, masks and normalisation, so the two runs agree to float rounding, with and without eval."""
+    from rlit.models import build_tiny_gpt2
+
+    base = build_tiny_gpt2(tmp_path / "base", chat_template=True)
+    rows = [{"prompt": f"Count to {i}.", "completion": " ".join(str(k) for k in range(1, i + 2))} for i in range(24)]
+    data = _write(tmp_path / "train.jsonl", rows)
+    results = {}
+    for mode in ("fused", "full"):
+        cfg = SFTStageConfig(model=str(base), train_file=str(data), output_dir=str(tmp_path / mode), eval_file=str(data),
+                             max_steps=6, batch_size=4, gradient_accumulation_steps=2, learning_rate=3e-3, lm_head_loss=mode)
+        results[mode] = train_sft(cfg)
+    assert results["full"]["train_loss"] == pytest.approx(results["fused"]["train_loss"], rel=1e-4)
+    assert results["full"]["eval_loss"] == pytest.approx(results["fused"]["eval_loss"], rel=1e-4)
+    assert results["full"]["train_loss"] != pytest.approx(results["full"]["eval_loss"], rel=1e-3)  # it trained
+
+
+def test_lm_head_loss_must_be_known(tmp_path, tiny_policy_dir):
+    data = _write(tmp_path / "train.jsonl", [{"prompt": "a", "completion": "b"}])
+    cfg = SFTStageConfig(model=str(tiny_policy_dir), train_file=str(data), output_dir=str(tmp_path / "o"), lm_head_loss="chunked")
+    with pytest.raises(ConfigError, match="lm_head_loss"):
+        train_sft(cfg)

@@ -185,7 +185,8 @@ class PPOTrainer:
         with self.models.reference_model(self._unwrapped()) as ref:
             ref_logp, _, _ = token_logprobs(ref, ids, attn, r, temp)
         if self.models.value_head is not None:
-            _, _, values = token_logprobs(self._unwrapped(), ids, attn, r, temp, self.acc.unwrap_model(self.value_module))
+            _, _, values = token_logprobs(self._unwrapped(), ids, attn, r, temp, self.acc.unwrap_model(self.value_module),
+                                          values_only=True)  # the old log-probs are the rollout's: no LM head here
         else:
             values = self.acc.unwrap_model(self.value_module)(ids, attn, r)
         return ref_logp, values
