@@ -142,6 +142,26 @@ def test_transformer_counts_and_drops_long_pairs(tmp_path):
     assert (tmp_path / "rm" / "model.safetensors").is_file() and not (tmp_path / "rm" / "checkpoints").exists()
 
 
+def test_transformer_training_does_not_depend_on_earlier_random_draws(tmp_path, tiny_policy_dir):
+    """A causal LM gets a new score head, initialised from ``seed``, not from whatever the process drew
+    before (a pipeline resumed at this stage must train the same reward model as one that was not)."""
+    import torch
+    from safetensors.torch import load_file
+
+    data = write_case_pairs(tmp_path / "pairs.jsonl", n=24)
+    weights = []
+    for run, draws in (("a", 0), ("b", 5)):
+        torch.rand(draws)  # an earlier stage's use of the global generator
+        cfg = load_reward_model_config({
+            "kind": "transformer", "base_model": str(tiny_policy_dir), "train_file": str(data), "output_dir": str(tmp_path / run),
+            "eval_fraction": 0.25, "max_length": 64, "epochs": 1, "learning_rate": 1e-3,
+        })
+        train_reward_model(cfg, log=lambda m: None)
+        weights.append(load_file(tmp_path / run / "model.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 def test_transformer_truncates_left_by_default_and_lora_merges(tmp_path, capsys):
     data = write_case_pairs(tmp_path / "pairs.jsonl", n=40, long_every=5)
     cfg = load_reward_model_config({

@@ -23,6 +23,19 @@ if TYPE_CHECKING:
 MINILM_BUILTIN = "builtin:all-minilm-l6-v2"
 
 
+def _quiet_load(cls: Any, name: str, **kwargs: Any) -> Any:
+    """``from_pretrained`` without transformers' load report, which for a backbone lists the new
+    score head as MISSING: expected (a backbone gets a new head, initialised from the config's seed)."""
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return cls.from_pretrained(name, **kwargs)
+    finally:
+        hf_logging.set_verbosity(previous)
+
+
 def load_sequence_classifier(name: str, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
     """(one-label classifier, tokenizer with a pad token) for a folder, hub id or built-in name.
 
@@ -56,7 +69,7 @@ def load_sequence_classifier(name: str, dtype: str = "float32", device: str = "c
                 kwargs["num_labels"] = 1
             else:
                 kwargs.pop("num_labels")
-            model = AutoModelForSequenceClassification.from_pretrained(name, **kwargs)
+            model = _quiet_load(AutoModelForSequenceClassification, name, **kwargs)
             tok = AutoTokenizer.from_pretrained(name)
         except OSError as exc:
             raise ConfigError(f"cannot load reward model {name!r} (not a folder with a model, and not reachable on the hub): {str(exc).splitlines()[0]}") from None
@@ -149,6 +162,9 @@ def train_transformer(cfg: "RewardModelConfig", train: list[Pair], held: list[Pa
     from rlit.training.reward_manifest import write_manifest
     from rlit.training.reward_model import TrainResult
 
+    from transformers import set_seed
+
+    set_seed(cfg.seed)  # a backbone's new score head: from the seed, not from what the process drew before
     model, tok = load_sequence_classifier(cfg.base_model, cfg.dtype)
     chosen, rejected, dropped, truncated = prepare_pairs(tok, train, cfg)
     h_chosen, h_rejected, h_dropped, h_truncated = prepare_pairs(tok, held, cfg)
