@@ -91,6 +91,9 @@ def build_tiny_gpt2(
         n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions, vocab_size=len(tok),
         bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
         num_labels=1,
+        # GPT-2's tanh GELU as one fused kernel: "gelu_new" computes the same function in five
+        # elementwise passes, ~15% of a tiny model's PPO step on a CPU
+        activation_function="gelu_pytorch_tanh",
     )
     if chat_template:
         tok.chat_template = INSTRUCTION_TEMPLATE
@@ -163,7 +166,7 @@ def _convert_smollm2(out: Path) -> str:
 
 def tiny_gpt2_saved_copy() -> Path:
     """The ``builtin:tiny-gpt2`` folder, built on first use into ``<rlit cache>/models/``."""
-    return _built_once(_models_cache_dir() / "tiny-gpt2-v1", _build_tiny_copy)
+    return _built_once(_models_cache_dir() / "tiny-gpt2-v2", _build_tiny_copy)
 
 
 def _build_tiny_copy(out: Path) -> str:

@@ -72,4 +72,4 @@ def test_two_processes_split_the_prompts_and_keep_one_policy(tmp_path):
     assert steps[1]["samples"][0]["prompt"] == "Tell me about item 8."
     assert (tmp_path / "out" / "checkpoints" / "step-000004" / "state.json").is_file()
     assert (tmp_path / "out" / "final" / "config.json").is_file()
-    assert (tmp_path / "cache" / "models" / "tiny-gpt2-v1" / "model.safetensors").is_file()
+    assert (tmp_path / "cache" / "models" / "tiny-gpt2-v2" / "model.safetensors").is_file()

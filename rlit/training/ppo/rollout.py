@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from rlit.errors import ConfigError
+from rlit.evaluation.decoding import preallocated_cache
 from rlit.training.ppo.logprobs import chosen_logprobs, split_lm_head
 from rlit.training.ppo.losses import token_entropy
 
@@ -104,7 +105,9 @@ def sample_responses(
     device = query_ids.device
     attn = query_mask.clone()
     next_pos = query_mask.sum(1, keepdim=True)
-    out = model(input_ids=query_ids, attention_mask=attn, position_ids=positions(query_mask), use_cache=True, logits_to_keep=1)
+    cache = preallocated_cache(model, query_ids.shape[1] + max_new_tokens)  # keys/values written in place, not concatenated
+    extra = {} if cache is None else {"cache": cache}
+    out = model(input_ids=query_ids, attention_mask=attn, position_ids=positions(query_mask), use_cache=True, logits_to_keep=1, **extra)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     tokens, logps, alive = [], [], []
     for t in range(max_new_tokens):
