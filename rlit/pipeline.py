@@ -35,6 +35,10 @@ class TinyModel:
     vocab_size: int = field(default=4096, metadata={"help": "BPE vocabulary size (small keeps the output layer cheap on CPU)."})
     tokenizer_files: list[str] = field(default_factory=list, metadata={"help": "JSONL files whose `prompt`/`completion` texts train the tokenizer."})
     seed: int = field(default=0, metadata={"help": "Initialisation seed."})
+    activation_function: str = field(
+        default="gelu_pytorch_tanh",
+        metadata={"help": "MLP activation (transformers' names): gelu_pytorch_tanh is GPT-2's gelu_new as one fused kernel."},
+    )
 
 
 @dataclass
@@ -152,7 +156,8 @@ class Pipeline:
         if not texts:
             raise ConfigError("[tiny] tokenizer_files: no prompt/completion texts to train the tokenizer on")
         folder = build_tiny_gpt2(self.out / "base" / "model", seed=t.seed, n_layer=t.n_layer, n_embd=t.n_embd, n_head=t.n_head,
-                                 n_positions=t.n_positions, chat_template=True, tokenizer_texts=texts, vocab_size=t.vocab_size)
+                                 n_positions=t.n_positions, chat_template=True, tokenizer_texts=texts, vocab_size=t.vocab_size,
+                                 activation_function=t.activation_function)
         return {"model": str(folder), "tiny": asdict(t)}
 
     def _sft(self, base: str) -> dict[str, Any]:
