@@ -11,36 +11,26 @@ machine's speed hits both alike.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import tempfile
 from pathlib import Path
 
 import torch
 
-from rlit.models import build_tiny_gpt2
-from rlit.pipeline import load_pipeline_config
 from rlit.training.sft import SFTStageConfig, train_sft
 
-ROOT = Path(__file__).resolve().parent.parent
+from quickstart_sft import build_base, parse_args
+
 ARMS = ("fused", "full")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=str(ROOT / "examples/quickstart/pipeline.toml"))
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--repeats", type=int, default=2)
-    args = ap.parse_args()
-    cfg = load_pipeline_config(args.config)
-    t, sft = cfg.tiny, dict(cfg.sft)
-    texts = [json.loads(line)[k] for f in t.tokenizer_files for line in open(f) for k in ("prompt", "completion")]
+    args, cfg = parse_args(__doc__.splitlines()[0])
+    sft = dict(cfg.sft)
     seconds: dict[str, list[float]] = {a: [] for a in ARMS}
     losses: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        base = build_tiny_gpt2(Path(tmp) / "base", seed=t.seed, n_layer=t.n_layer, n_embd=t.n_embd, n_head=t.n_head,
-                               n_positions=t.n_positions, chat_template=True, tokenizer_texts=texts, vocab_size=t.vocab_size)
+        base = build_base(cfg, Path(tmp) / "base")
         for r in range(args.repeats):
             for arm in ARMS:
                 run = SFTStageConfig(**{**sft, "model": str(base), "output_dir": f"{tmp}/sft-{arm}-{r}",

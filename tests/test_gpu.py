@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -72,27 +71,7 @@ def test_reward_rises_on_a_simple_rule_on_the_gpu(tmp_path, tiny_policy_dir, tem
 
 def test_accelerate_launch_runs_ppo_on_the_gpu(tmp_path):
     """``accelerate launch`` as the training guide gives it (one process per visible GPU)."""
-    with (tmp_path / "prompts.jsonl").open("w") as fh:
-        for i in range(16):
-            fh.write(json.dumps({"prompt": f"Tell me about item {i}."}) + "\n")
-    (tmp_path / "run.toml").write_text(textwrap.dedent("""
-        [model]
-        policy = "builtin:tiny-gpt2"
-        [data]
-        train = "prompts.jsonl"
-        [generation]
-        max_new_tokens = 6
-        [ppo]
-        steps = 4
-        batch_size = 4
-        mini_batches = 2
-        [output]
-        dir = "out"
-        save_every = 2
-        [[reward.sources]]
-        name = "length"
-        options = { max = 20 }
-    """))
+    _sibling("test_ppo_distributed").write_run(tmp_path)
     gpus = torch.cuda.device_count()
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(gpus), "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rlit", "train", "ppo", "--config", "run.toml"]

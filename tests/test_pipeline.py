@@ -130,7 +130,7 @@ def test_policy_as_reward_model_base_is_a_pipeline_only_name(tmp_path):
         load_reward_model_config({"train_file": "p.jsonl", "output_dir": "o", "kind": "transformer", "base_model": "@policy"})
 
 
-@pytest.mark.parametrize("name", ["quickstart/pipeline.toml", "quickstart/hacking.toml", "quickstart/longer.toml",
+@pytest.mark.parametrize("name", ["quickstart/pipeline.toml", "quickstart/hacking.toml", "quickstart/longer.toml", "quickstart/rm-on-sft.toml",
                                   "quickstart/more-steps.toml", "smollm2/pipeline.toml"])
 def test_shipped_example_pipelines_load(name):
     """The example pipelines parse and validate, held-out suites included."""

@@ -25,12 +25,12 @@ print("RANK", trainer.acc.process_index, "OF", trainer.acc.num_processes,
 '''
 
 
-def test_two_processes_split_the_prompts_and_keep_one_policy(tmp_path):
+def write_run(tmp_path) -> None:
+    """16 prompts and a 4-step PPO config (``run.toml``) on the built-in tiny GPT-2 with a length reward."""
     with (tmp_path / "prompts.jsonl").open("w") as fh:
         for i in range(16):
             fh.write(json.dumps({"prompt": f"Tell me about item {i}."}) + "\n")
-    (tmp_path / "driver.py").write_text(DRIVER)
-    (tmp_path / "run.toml").write_text(textwrap.dedent(f"""
+    (tmp_path / "run.toml").write_text(textwrap.dedent("""
         [model]
         policy = "builtin:tiny-gpt2"
         [data]
@@ -48,8 +48,13 @@ def test_two_processes_split_the_prompts_and_keep_one_policy(tmp_path):
         save_every = 2
         [[reward.sources]]
         name = "length"
-        options = {{ max = 20 }}
+        options = { max = 20 }
     """))
+
+
+def test_two_processes_split_the_prompts_and_keep_one_policy(tmp_path):
+    write_run(tmp_path)
+    (tmp_path / "driver.py").write_text(DRIVER)
     # an empty cache: process 0 builds the built-in model while process 1 waits for it (transformers
     # writes save_pretrained files on rank 0 only)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RLIT_CACHE_DIR": str(tmp_path / "cache")}
