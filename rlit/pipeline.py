@@ -17,7 +17,6 @@ from rlit.configfile import build, read_toml
 from rlit.errors import ConfigError
 
 # Keys (table, key) whose relative values are paths, resolved against the pipeline file's folder.
-POLICY = "@policy"  # [reward_model] base_model: the model PPO starts from (the SFT model, else the base)
 PATH_KEYS = {
     ("tiny", "tokenizer_files"), ("sft", "train_file"), ("sft", "eval_file"), ("preference_pairs", "prompts"),
     ("heldout", "suite"), ("ppo.data", "train"), ("ppo.data", "validation"), ("ppo.data", "sft"), ("ppo.eval", "suite"), ("ppo", "reward_config"),
@@ -175,11 +174,11 @@ class Pipeline:
         return {"file": str(out), "pairs": result.pairs_written, "ties": result.ties}
 
     def _reward_model(self, pairs: str, policy: str) -> dict[str, Any]:
-        from rlit.training.reward_model import load_reward_model_config, train_reward_model
+        from rlit.training.reward_model import POLICY_BASE, load_reward_model_config, train_reward_model
 
         out = self.out / "reward-model" / "model"
         table = {**self.cfg.reward_model, "train_file": pairs, "output_dir": str(out)}
-        if table.get("base_model") == POLICY:  # InstructGPT's choice: the reward model starts from the SFT model
+        if table.get("base_model") == POLICY_BASE:  # InstructGPT's choice: the reward model starts from the SFT model
             table["base_model"] = policy
         cfg = load_reward_model_config(table)
         result = train_reward_model(cfg, log=self.log)

@@ -26,6 +26,7 @@ from rlit.training.preference_data import DEFAULT_SEPARATOR, Pair, file_hash, re
 
 PATH_FIELDS = ("train_file", "eval_file", "output_dir")
 MODEL_FIELDS = ("base_model",)
+POLICY_BASE = "@policy"  # in `rlit pipeline`: the model PPO starts from (the SFT model, else the base)
 
 
 def _help(text: str, default: Any = None, **kw: Any) -> Any:
@@ -89,7 +90,7 @@ class RewardModelConfig:
             if self.kind == "transformer":
                 raise ConfigError(f"{where}: kind = 'transformer' needs key 'base_model' (a folder, hub id or builtin:tiny-gpt2)")
             self.base_model = MINILM
-        if self.base_model == "@policy":
+        if self.base_model == POLICY_BASE:
             raise ConfigError(f"{where}: base_model = '@policy' (the SFT model) only works in `rlit pipeline`; give a folder or hub id")
         if self.max_length < 8:
             raise ConfigError(f"{where}: key 'max_length' must be at least 8, got {self.max_length}")

@@ -69,7 +69,8 @@ def load_sequence_classifier(name: str, dtype: str = "float32", device: str = "c
                 kwargs["num_labels"] = 1
             else:
                 kwargs.pop("num_labels")
-            model = _quiet_load(AutoModelForSequenceClassification, name, **kwargs)
+            model = (_quiet_load(AutoModelForSequenceClassification, name, **kwargs) if "num_labels" in kwargs  # a new head
+                     else AutoModelForSequenceClassification.from_pretrained(name, **kwargs))
             tok = AutoTokenizer.from_pretrained(name)
         except OSError as exc:
             raise ConfigError(f"cannot load reward model {name!r} (not a folder with a model, and not reachable on the hub): {str(exc).splitlines()[0]}") from None
