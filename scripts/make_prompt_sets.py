@@ -22,7 +22,7 @@ from prompt_sets.instructions import conflict_map, draw_row, instruction_ids, te
 from prompt_sets.responder import respond  # noqa: E402
 
 SEED = 20261125
-SIZES = {"train": 1200, "validation": 200, "test": 300}
+SIZES = {"train": 1200, "validation": 200, "test": 600}
 KEY_BASE = {"train": 100000, "validation": 200000, "test": 300000}
 SFT_SPLITS = ("train", "validation")
 
