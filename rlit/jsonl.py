@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,31 @@ def parse_json_line(line: str, where: str) -> dict[str, Any]:
         raise DataError(f"{where}: invalid JSON: {exc.msg}") from None
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    if _SURROGATE_ESCAPE.search(line):
+        check_text(row, where)
     return row
+
+
+# JSON can spell a UTF-16 surrogate as an escape; alone (not in a pair) it is no character at all,
+# and writing it back as UTF-8 (outputs, caches, reports) fails far from the line that held it.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def check_text(value: Any, where: str, key: str = "") -> None:
+    """Every string in ``value`` (nested) must be valid Unicode: a lone surrogate is a DataError
+    naming ``where`` and the key that holds it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DataError(f"{where}: {key or 'value'}: invalid Unicode (lone surrogate {value[exc.start]!r} at character {exc.start})") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_text(k, where, key)
+            check_text(v, where, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_text(v, where, f"{key}[{i}]")
 
 
 def read_rows(path: str | Path, required: tuple[str, ...] = (), what: str = "rows") -> list[dict[str, Any]]:

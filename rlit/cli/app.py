@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from typing import Optional
 
 import typer
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rlit.errors import RlitError
+from rlit import interrupts
 from rlit.plugins import PluginSettings, get_registry
 
 app = typer.Typer(help="rlit: RL on top of instruction tuning, driven by evaluation.", no_args_is_help=True, add_completion=False)
@@ -41,21 +43,52 @@ def _global_options(
     get_registry(settings)
 
 
-def main() -> None:
-    """Console-script entry point: runs the app and maps rlit errors to exit codes."""
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs the app and maps every outcome to one exit code.
+
+    0 success / pass, 1 a gate failed (evaluate and gate only), 2 could not run (bad input, broken
+    plugin, unusable device or output), 130 / 143 interrupted by SIGINT / SIGTERM, with one line
+    saying what was kept. Tracebacks are for bugs only.
+    """
+    restore = interrupts.install_handlers()
     try:
-        app(standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except RlitError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("aborted")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
+    except typer.Abort as exc:
+        _interrupted(exc.__cause__ or exc.__context__ or KeyboardInterrupt())
+    except OSError as exc:
+        # The environment refused something nobody checked first (disk full, permissions).
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", 2)
     except Exception as exc:
         # Usage errors (typer's vendored click) carry their own message and exit code.
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        # A bug (in rlit or a plugin): show the traceback, but never exit 1, which evaluate and
+        # gate reserve for "gate failed".
+        traceback.print_exc()
+        _fail(f"internal error (a bug, please report it): {type(exc).__name__}: {exc}".splitlines()[0], 2)
+    finally:
+        restore()
+    # typer returns (not raises) the code of an Exit in non-standalone mode, and 130 for an
+    # interrupt it caught itself.
+    if code == 130:
+        _interrupted(KeyboardInterrupt())
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def _interrupted(exc: BaseException) -> None:
+    code, name, kept = interrupts.report(exc)
+    err_console.print(f"[bold red]interrupted[/] ({name}): {escape(kept)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
