@@ -1,4 +1,20 @@
-"""Loading TOML config files into typed dataclasses, with errors that name the file and key."""
+"""Loading TOML config files into typed dataclasses, with errors that name the file and key.
+
+One typed layer for every stage config (SFT, reward model, preference pairs, PPO, GRPO/RLOO,
+pipeline): :func:`build` validates a table against a dataclass, and
+
+- rejects unknown keys (with a "did you mean"), in nested tables too;
+- rejects NaN and infinity in every float field (``allow_inf_nan=False`` on every dataclass built);
+- enforces the constraints written into the field types (``Annotated[float, POSITIVE]``, ...);
+- checks ``Device`` fields with :func:`rlit.models.check_device` (``device = "banana"`` fails at
+  load, not after the data is read);
+- resolves relative path fields (``field(metadata={"path": True})``) against the folder of the
+  config file that names them, and model fields (``metadata={"model": True}``) when that folder
+  holds such a folder (else they stay hub ids or ``builtin:`` names): :func:`resolve_fields`.
+
+Every error is one ConfigError line: ``run.toml: [ppo] learning_rate: Input should be greater
+than 0 (got -0.1)``.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +23,44 @@ import difflib
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from rlit.errors import ConfigError
 
 T = TypeVar("T")
+
+# Field constraints, used as ``Annotated[float, POSITIVE]`` in stage dataclasses.
+POSITIVE = Field(gt=0)  # learning rates, temperatures, clip ranges
+NON_NEGATIVE = Field(ge=0)  # coefficients, weight decay, warm-up
+AT_LEAST_1 = Field(ge=1)  # steps, batch sizes, epochs, token counts
+UNIT_OPEN_CLOSED = Field(gt=0, le=1)  # top_p, shares in (0, 1]
+UNIT_CLOSED = Field(ge=0, le=1)  # probabilities, discounts in [0, 1]
+
+
+def _device(value: str) -> str:
+    """Validate (not rewrite: ``auto`` keeps its meaning for accelerate) a device name."""
+    from rlit.models import check_device
+
+    try:
+        check_device(value, "device")
+    except ConfigError as exc:  # pydantic adds the file and key; keep only the reason
+        raise ValueError(str(exc).split(": ", 1)[-1]) from None
+    return value
+
+
+Device = Annotated[str, AfterValidator(_device)]
+
+
+def path_field(help: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
+    """A dataclass field holding a file or folder path, resolved against its config file's folder."""
+    return dataclasses.field(default=default, metadata={"help": help, "path": True}, **kw)
+
+
+def model_field(help: str, default: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field naming a model: a folder (resolved when it exists), a hub id or ``builtin:``."""
+    return dataclasses.field(default=default, metadata={"help": help, "model": True})
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -25,19 +72,47 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         return tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
 
 
-def build(cls: type[T], data: dict[str, Any], where: str) -> T:
-    """Validate ``data`` against dataclass ``cls``; ``where`` prefixes errors (e.g. ``"sft.toml: [sft]"``)."""
+def build(cls: type[T], data: dict[str, Any], where: str, base: str | Path | None = None) -> T:
+    """Validate ``data`` against dataclass ``cls``; ``where`` prefixes errors (e.g. ``"sft.toml: [sft]"``).
+
+    ``base``: the folder of the config file the table came from; relative path fields resolve
+    against it (unset: they are left as given, e.g. already absolute).
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
     _check_keys(cls, data, where)
+    _finite_floats(cls)
     try:
-        return TypeAdapter(cls).validate_python(data)
+        obj = TypeAdapter(cls).validate_python(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"{where}: {loc}: {err['msg']} (got {err.get('input')!r})") from None
+        raise ConfigError(_message(exc, where)) from None
+    if base is not None:
+        resolve_fields(obj, Path(base))
+    return obj
+
+
+def _message(exc: ValidationError, where: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if not loc:  # a cross-key rule (__post_init__): its message names the keys
+        return f"{where}: {msg}"
+    sep = " " if where.endswith("]") else ": "
+    return f"{where}{sep}{loc}: {msg} (got {err.get('input')!r})"
+
+
+def _finite_floats(cls: type) -> None:
+    """NaN and inf are never a setting: every dataclass (nested ones too) validates floats as finite."""
+    if "__pydantic_config__" not in cls.__dict__:
+        cls.__pydantic_config__ = ConfigDict(allow_inf_nan=False)  # type: ignore[attr-defined]
+    for hint in typing.get_type_hints(cls).values():
+        for t in typing.get_args(hint) or (hint,):
+            if dataclasses.is_dataclass(t) and isinstance(t, type):
+                _finite_floats(t)
 
 
 def _check_keys(cls: type, data: dict[str, Any], where: str) -> None:
@@ -54,23 +129,74 @@ def _check_keys(cls: type, data: dict[str, Any], where: str) -> None:
             _check_keys(nested[0], value, f"{where}.{key}" if ":" in where else f"{where}: {key}")
 
 
+# -- paths -------------------------------------------------------------------------------------
+
+
+def resolve_path(value: str, base: Path) -> str:
+    """A relative file path against ``base`` (a config file's folder); absolute ones and
+    ``scheme:spec`` names (builtin:, hf:, a plugin's prompt set) are returned unchanged."""
+    if ":" in value[:12] or Path(value).expanduser().is_absolute():
+        return str(Path(value).expanduser()) if value.startswith("~") else value
+    return str((base / value).resolve())
+
+
+def resolve_model(value: str, base: Path) -> str:
+    """A model name: a folder relative to ``base`` when it exists there (or is written ``./x``,
+    ``../x``), otherwise unchanged (a hub id ``org/name`` or a ``builtin:`` name)."""
+    if ":" in value[:12] or Path(value).expanduser().is_absolute():
+        return value
+    if value.startswith(("./", "../", "~")) or (base / value).exists():
+        return resolve_path(value, base)
+    return value
+
+
+def resolve_fields(obj: Any, base: Path) -> Any:
+    """Resolve every path/model field of dataclass ``obj`` (and nested ones) against ``base``, in place."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            resolve_fields(value, base)
+        elif f.metadata.get("path"):
+            setattr(obj, f.name, _resolve_each(value, lambda v: resolve_path(v, base)))
+        elif f.metadata.get("model"):
+            setattr(obj, f.name, _resolve_each(value, lambda v: resolve_model(v, base)))
+    return obj
+
+
+def _resolve_each(value: Any, fix: typing.Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fix(value)
+    if isinstance(value, list):
+        return [fix(v) if isinstance(v, str) else v for v in value]
+    return value  # None, or an inline table (e.g. a reward config given in place of its path)
+
+
+def config_folder(path: str | Path) -> Path:
+    """The folder relative paths in config file ``path`` resolve against."""
+    return Path(path).resolve().parent
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+
 def load(cls: type[T], path: str | Path, section: str | None = None) -> T:
-    """Read ``path`` (optionally one ``[section]`` of it) into dataclass ``cls``."""
+    """Read ``path`` (optionally one ``[section]`` of it) into dataclass ``cls``; paths resolve against its folder."""
     data = read_toml(path)
     where = str(path)
     if section is not None:
         if section not in data:
             raise ConfigError(f"{path}: missing [{section}] table")
         data, where = data[section], f"{path}: [{section}]"
-    return build(cls, data, where)
+    return build(cls, data, where, config_folder(path))
 
 
 def load_stage(cls: type[T], path: str | Path, section: str) -> T:
-    """A stage config: the ``[section]`` table when the file has one (a pipeline file), else the whole file."""
+    """A stage config: the ``[section]`` table when the file has one (a pipeline file), else the
+    whole file. Relative paths resolve against the file's folder (never the working directory)."""
     data = read_toml(path)
     if section in data and isinstance(data[section], dict):
-        return build(cls, data[section], f"{path}: [{section}]")
-    return build(cls, data, str(path))
+        return build(cls, data[section], f"{path}: [{section}]", config_folder(path))
+    return build(cls, data, str(path), config_folder(path))
 
 
 def help_text(cls: type) -> dict[str, str]:
