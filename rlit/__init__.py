@@ -2,12 +2,13 @@
 
 from rlit.errors import ConfigError, DataError, GateFailed, PluginError, RlitError, SourceError
 from rlit.hookspecs import hookimpl
-from rlit.rewards.source import RewardSource
+from rlit.rewards.source import RewardSource, Unscorable
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RewardSource",
+    "Unscorable",
     "hookimpl",
     "RlitError",
     "ConfigError",

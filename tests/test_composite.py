@@ -228,8 +228,8 @@ def test_unknown_source_name_suggests_close_matches(reg):
         build(reg, [{"name": "t-lenght"}])
 
 
-def test_source_that_cannot_be_built_is_named(reg):
-    with pytest.raises(PluginError, match=r"sources\[0\]: reward source 't-length' could not be created"):
+def test_option_of_the_wrong_type_is_a_config_error_naming_the_key(reg):
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.options\.scale: Input should be a valid number \(got \[1, 2\]; expected float\)"):
         build(reg, [{"name": "t-length", "options": {"scale": [1, 2]}}])
 
 

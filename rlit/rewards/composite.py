@@ -5,8 +5,10 @@ per-source normalisation -> weights -> NaN-aware sum (a row no source scored sta
 vetoes (a raw score past a threshold replaces the total with a penalty) -> optional clip.
 
 Each source runs in isolation (see ``rlit.rewards.guard``): an exception, a wrong-length result,
-NaN/inf or a time-out is a ``SourceError`` naming the source (``on_error = "fail"``), or "no
-score" for that batch with a logged warning and an entry in ``stats[name]["errors"]`` (``"skip"``).
+NaN/inf or a time-out is a ``SourceError`` naming the source (``on_error = "fail"``), or, under
+``"skip"``, "no score" for only the rows that fail (the batch is halved until they are found),
+with a logged warning, the error in ``stats[name]["errors"]`` and each row's reason in
+``unscored``. A source may itself return ``rlit.Unscorable(reason)`` for a row it cannot score.
 
 Signs: a source with ``higher_is_better = False`` is NOT flipped for you; give it a negative
 weight (e.g. toxicity with ``weight = -1``). What you write in the config is what is summed.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,9 @@ import numpy as np
 from rlit.errors import DataError, RlitError
 from rlit.rewards.cache import ScoreCache, row_key
 from rlit.rewards.config import RewardConfig, SourceConfig, load_reward_config
-from rlit.rewards.guard import build_source, call_source
+from rlit.rewards.guard import build_source, call_isolated, call_source, code_fingerprint, resolve_source
 from rlit.rewards.normalize import Normalizer, make_normalizer
-from rlit.rewards.source import TRL_EXTRA_KEYWORDS, RewardSource, as_text, prompt_text
+from rlit.rewards.source import TRL_EXTRA_KEYWORDS, RewardSource, Unscorable, as_text, prompt_text
 
 log = logging.getLogger("rlit.rewards")
 
@@ -41,7 +44,7 @@ class SourceEntry:
     weight: float
     config: SourceConfig
     normalizer: Normalizer
-    cache_tag: str  # source name + class + plugin version: part of every cache key
+    cache_tag: str  # source name + class + plugin version + code fingerprint: part of every cache key
 
 
 @dataclass
@@ -53,6 +56,8 @@ class RewardResult:
     normalized: dict[str, list[float]]  # after normalisation, before weights
     stats: dict[str, dict[str, Any]]  # per source: mean, std, weight, contribution, share, n_scored, n_vetoed, errors
     vetoed_by: list[str | None] = field(default_factory=list)  # the source whose veto fired, per row
+    # per source, per row: why the row has no score from it (Unscorable or a failed call), else None
+    unscored: dict[str, list[str | None]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Mean/std of the total, and how many rows were unscored or vetoed."""
@@ -86,9 +91,13 @@ class CompositeReward:
 
         cfg = load_reward_config(config, origin=origin)
         registry = registry or get_registry()
+        where = [f"{cfg.origin}: sources[{i}]" for i in range(len(cfg.sources))]
+        # Check every entry (name, option names and types) before constructing any: a typo in the
+        # last entry should not cost loading the reward model of the first.
+        resolved = [resolve_source(registry, sc, w) for sc, w in zip(cfg.sources, where)]
         entries = []
-        for i, sc in enumerate(cfg.sources):
-            source, tag = build_source(registry, sc, f"{cfg.origin}: sources[{i}]")
+        for sc, w, r in zip(cfg.sources, where, resolved):
+            source, tag = build_source(registry, sc, w, r)
             norm = make_normalizer(sc.normalize or cfg.normalize)
             entries.append(SourceEntry(sc.key, source, sc.weight, sc, norm, tag))
         cache = ScoreCache(cfg.cache_size, cfg.cache_dir) if (cfg.cache_size > 0 or cfg.cache_dir) else None
@@ -97,6 +106,11 @@ class CompositeReward:
     @property
     def __name__(self) -> str:  # TRL names reward functions by __name__
         return "rlit-composite"
+
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """Per source: sha256 of the code of the package that defines it (in its ``cache_tag``)."""
+        return {e.name: code_fingerprint(type(e.source)) for e in self.entries}
 
     @property
     def required_columns(self) -> dict[str, str]:
@@ -113,25 +127,27 @@ class CompositeReward:
         n = _check_batch(prompts, completions, columns, self.required_columns)
         raw: dict[str, np.ndarray] = {}
         norm: dict[str, np.ndarray] = {}
-        errors: dict[str, list[str]] = {}
+        calls: dict[str, _Call] = {}
         for e in self.entries:
-            raw[e.name], errors[e.name] = self._raw_scores(e, list(prompts), list(completions), columns, n)
+            calls[e.name] = self._raw_scores(e, list(prompts), list(completions), columns, n)
+            raw[e.name] = calls[e.name].values
             norm[e.name] = e.normalizer(raw[e.name])
         contrib = {e.name: e.weight * norm[e.name] for e in self.entries}
         total, vetoed_by = self._combine(raw, contrib, n)
-        stats = {e.name: _source_stats(e, raw[e.name], contrib, vetoed_by, errors[e.name]) for e in self.entries}
+        stats = {e.name: _source_stats(e, raw[e.name], contrib, vetoed_by, calls[e.name]) for e in self.entries}
         result = RewardResult(
             total=total.tolist(),
             per_source={k: v.tolist() for k, v in raw.items()},
             normalized={k: v.tolist() for k, v in norm.items()},
             stats=stats,
             vetoed_by=vetoed_by,
+            unscored={k: c.reasons for k, c in calls.items()},
         )
         self.last_result = result
         return result
 
-    def _raw_scores(self, e: SourceEntry, prompts: list[str], completions: list[str], columns: dict, n: int) -> tuple[np.ndarray, list[str]]:
-        out = np.full(n, np.nan)
+    def _raw_scores(self, e: SourceEntry, prompts: list[str], completions: list[str], columns: dict, n: int) -> "_Call":
+        call = _Call(np.full(n, np.nan), [None] * n)
         todo = list(range(n))
         keys: list[str] = []
         if self.cache is not None and e.config.cache:
@@ -143,22 +159,31 @@ class CompositeReward:
             todo = [i for i in range(n) if keys[i] not in found]
             for i in range(n):
                 value = found.get(keys[i], math.nan)
-                out[i] = math.nan if value is None else value
+                call.values[i] = math.nan if value is None else value
+        call.n_cached, call.n_computed = n - len(todo), len(todo)
         if not todo:
-            return out, []
+            return call
         pick = lambda xs: [xs[i] for i in todo]  # noqa: E731
-        try:
-            values = call_source(e.name, e.source, pick(prompts), pick(completions), {k: pick(v) for k, v in columns.items()}, e.config.timeout)
-        except RlitError as exc:
-            if e.config.on_error == "fail":
-                raise
-            log.warning("%s; scoring %d row(s) of this batch as 'no score' (on_error = \"skip\")", exc, len(todo))
-            return out, [str(exc)]
+        args = (e.name, e.source, pick(prompts), pick(completions), {k: pick(v) for k, v in columns.items()}, e.config.timeout)
+        if e.config.on_error == "fail":
+            values = call_source(*args)
+        else:
+            values, call.errors = call_isolated(*args)
+            if call.errors:
+                lost = sum(isinstance(v, Unscorable) for v in values)
+                log.warning("%s; %d of %d row(s) of this batch get no score from it (on_error = \"skip\")", call.errors[0], lost, len(todo))
+        fresh = {}
         for j, i in enumerate(todo):
-            out[i] = math.nan if values[j] is None else values[j]
-        if keys:
-            self.cache.put_many({keys[i]: values[j] for j, i in enumerate(todo)})  # type: ignore[union-attr]
-        return out, []
+            v = values[j]
+            if isinstance(v, Unscorable):
+                call.reasons[i] = v.reason  # never cached: a fixed row or plugin is scored next time
+                continue
+            call.values[i] = math.nan if v is None else v
+            if keys:
+                fresh[keys[i]] = v
+        if fresh:
+            self.cache.put_many(fresh)  # type: ignore[union-attr]
+        return call
 
     def _combine(self, raw: dict[str, np.ndarray], contrib: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, list[str | None]]:
         matrix = np.stack([contrib[e.name] for e in self.entries]) if self.entries else np.full((1, n), np.nan)
@@ -240,7 +265,18 @@ def _check_batch(prompts: list, completions: list, columns: dict, required: dict
     return n
 
 
-def _source_stats(e: SourceEntry, raw: np.ndarray, contrib: dict[str, np.ndarray], vetoed_by: list, errors: list[str]) -> dict[str, Any]:
+@dataclass
+class _Call:
+    """One source's answer for one batch."""
+
+    values: np.ndarray  # raw scores, NaN = none
+    reasons: list[str | None]  # per row: why it has no score (Unscorable / failed call)
+    errors: list[str] = field(default_factory=list)  # distinct call errors (on_error = "skip")
+    n_cached: int = 0
+    n_computed: int = 0
+
+
+def _source_stats(e: SourceEntry, raw: np.ndarray, contrib: dict[str, np.ndarray], vetoed_by: list, call: _Call) -> dict[str, Any]:
     ok = raw[~np.isnan(raw)]
     mine = np.abs(np.nan_to_num(contrib[e.name]))
     everyone = sum(np.abs(np.nan_to_num(c)).sum() for c in contrib.values())
@@ -253,5 +289,8 @@ def _source_stats(e: SourceEntry, raw: np.ndarray, contrib: dict[str, np.ndarray
         "share": float(mine.sum() / everyone) if everyone > 0 else 0.0,  # of the summed |contributions|
         "n_scored": int(ok.size),
         "n_vetoed": sum(v == e.name for v in vetoed_by),
-        "errors": errors,
+        "errors": call.errors,
+        "unscored": dict(Counter(r for r in call.reasons if r is not None)),  # reason -> rows
+        "n_cached": call.n_cached,
+        "n_computed": call.n_computed,
     }

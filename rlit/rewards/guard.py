@@ -4,32 +4,90 @@ optional time-out, and checking what they return. Every problem is one line nami
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
 import inspect
+import json
 import math
+import sys
 import threading
+import typing
+from pathlib import Path
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from rlit.errors import ConfigError, PluginError, RlitError, SourceError
 from rlit.rewards.config import SourceConfig
-from rlit.rewards.source import RewardSource
+from rlit.rewards.source import RewardSource, Unscorable
 
 
-def build_source(registry: Any, sc: SourceConfig, where: str) -> tuple[RewardSource, str]:
-    """Instantiate the configured source; return it and its cache tag. ``where`` = ``"file: sources[i]"``."""
+def resolve_source(registry: Any, sc: SourceConfig, where: str) -> tuple[type[RewardSource], dict[str, Any]]:
+    """The configured source's class and its options checked against the constructor (names and
+    type hints); nothing is constructed yet, so a config's every entry is checked first."""
     try:
         cls = registry.source_class(sc.name)
     except PluginError as exc:
         raise type(exc)(f"{where}.name: {exc}") from None
     check_options(cls, sc.options, where)
+    return cls, typed_options(cls, sc.options, where)
+
+
+def build_source(registry: Any, sc: SourceConfig, where: str,
+                 resolved: tuple[type[RewardSource], dict[str, Any]] | None = None) -> tuple[RewardSource, str]:
+    """Instantiate the configured source; return it and its cache tag. ``where`` = ``"file: sources[i]"``."""
+    cls, options = resolved or resolve_source(registry, sc, where)
     try:
-        source = cls(**sc.options)
-    except RlitError:
-        raise  # already a one-line message (e.g. a missing data package and its install line)
+        source = cls(**options)
+    except RlitError as exc:  # the plugin's own one-line message: say which entry it is about
+        raise _prefixed(exc, where) from None
+    except (ValueError, TypeError) as exc:  # a constructor rejecting a value is a config problem
+        raise ConfigError(f"{where}.options: reward source {sc.name!r} rejected its options: {type(exc).__name__}: {_first_line(exc)}") from exc
     except Exception as exc:
-        raise PluginError(f"{where}: reward source {sc.name!r} could not be created with options {sc.options}: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(f"{where}: reward source {sc.name!r} could not be created with options {sc.options}: {type(exc).__name__}: {_first_line(exc)}") from exc
     reg = registry.sources[sc.name]
     version = registry.plugins[reg.plugin].version if reg.plugin in registry.plugins else None
-    return source, f"{sc.name}|{cls.__module__}.{cls.__qualname__}|{reg.distribution}=={version}"
+    return source, f"{sc.name}|{cls.__module__}.{cls.__qualname__}|{reg.distribution}=={version}|code={code_fingerprint(cls)[:16]}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _prefixed(exc: RlitError, where: str) -> RlitError:
+    """``exc`` with its message prefixed by ``where`` (once: a message already naming it is kept)."""
+    message = _first_line(exc)
+    if not message.startswith(where):
+        exc.args = (f"{where}: {message}",)  # str() of every RlitError (SourceError too) is args[0]
+    return exc
+
+
+def code_fingerprint(cls: type) -> str:
+    """sha256 of the code that defines ``cls``: every .py file of its top-level package (or its
+    single-file module). Part of each cache key, so editing a plugin's ``score`` (``pip install
+    -e``) invalidates its cached scores even when its version number did not change."""
+    top = sys.modules.get(cls.__module__.split(".")[0])
+    folders = list(getattr(top, "__path__", None) or [])
+    if folders:
+        return _folder_digest(tuple(sorted(str(f) for f in folders)))
+    file = getattr(top, "__file__", None) or getattr(sys.modules.get(cls.__module__), "__file__", None)
+    return _folder_digest((str(file),)) if file else "no-source-file"
+
+
+@functools.lru_cache(maxsize=None)  # once per process per package: plugins do not change mid-run
+def _folder_digest(roots: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for root in map(Path, roots):
+        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+        for f in files:
+            try:
+                data = f.read_bytes()
+            except OSError:
+                continue
+            digest.update(f"{f.relative_to(root) if root.is_dir() else f.name}\0{len(data)}\0".encode())
+            digest.update(data)
+    return digest.hexdigest()
 
 
 def check_options(cls: type[RewardSource], options: dict[str, Any], where: str) -> None:
@@ -50,6 +108,81 @@ def check_options(cls: type[RewardSource], options: dict[str, Any], where: str) 
         raise ConfigError(f"{where}.options: reward source {cls.name!r} needs option(s) {', '.join(missing)}; valid options: {listed}")
 
 
+def typed_options(cls: type[RewardSource], options: dict[str, Any], where: str) -> dict[str, Any]:
+    """Options validated against the constructor's type hints (pydantic, strict as for JSON: an
+    int is no float's stand-in, "abc" is no number, but a list may fill a tuple and a string a
+    Path). Unannotated parameters accept anything. Returns the validated values."""
+    hints = _init_hints(cls)
+    out = dict(options)
+    for key, value in options.items():
+        if key not in hints:
+            continue
+        try:
+            adapter = TypeAdapter(hints[key])
+        except Exception:  # a type pydantic cannot describe: the plugin checks it itself
+            continue
+        try:
+            out[key] = adapter.validate_json(json.dumps(value), strict=True)
+        except (TypeError, ValueError) as exc:
+            if not isinstance(exc, ValidationError):  # not JSON (a Python object in a dict config)
+                continue
+            raise ConfigError(f"{where}.options.{key}: {_type_problem(exc)} (got {value!r:.80}; expected {_type_name(hints[key])})") from None
+    return out
+
+
+def _init_hints(cls: type) -> dict[str, Any]:
+    if cls.__init__ is object.__init__:
+        return {}
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that does not resolve: keep the ones that are real types
+        hints = {p.name: p.annotation for p in inspect.signature(cls.__init__).parameters.values()
+                 if p.annotation is not inspect.Parameter.empty and not isinstance(p.annotation, str)}
+    hints.pop("return", None)
+    return hints
+
+
+def _type_problem(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in err["loc"])
+    return f"{loc.lstrip('.') + ': ' if loc else ''}{err['msg']}"
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
+
+
+class SourceTimeout(SourceError):
+    """A source did not answer in time (halving the batch would wait again for every half)."""
+
+
+Score = float | None | Unscorable
+
+
+def call_isolated(name: str, source: RewardSource, prompts: list[str], completions: list[str],
+                  columns: dict[str, list[Any]], timeout: float | None = None) -> tuple[list[Score], list[str]]:
+    """``on_error = "skip"``: call the source; when the batch fails (raises, wrong length, a bad
+    value), halve it and retry each half, down to single rows, so only the rows that fail lose
+    their score, each as ``Unscorable(<the error line>)``. Returns the values and the distinct
+    errors met. A time-out is not halved: the whole batch is unscored with the time-out reason."""
+    try:
+        return call_source(name, source, prompts, completions, columns, timeout), []
+    except SourceTimeout as exc:
+        return [Unscorable(exc.problem)] * len(completions), [str(exc)]
+    except SourceError as exc:
+        if len(completions) <= 1:
+            return [Unscorable(exc.problem)] * len(completions), [str(exc)]
+    mid = len(completions) // 2
+    halves = [(0, mid), (mid, len(completions))]
+    values: list[Score] = []
+    errors: list[str] = []
+    for a, b in halves:
+        part, errs = call_isolated(name, source, prompts[a:b], completions[a:b], {k: v[a:b] for k, v in columns.items()}, timeout)
+        values += part
+        errors += [e for e in errs if e not in errors]
+    return values, errors
+
+
 def call_source(
     name: str,
     source: RewardSource,
@@ -59,7 +192,8 @@ def call_source(
     timeout: float | None = None,
     method: str = "score",
 ) -> list[Any]:
-    """Call ``source.score`` (or ``details``) and check the result; raise ``SourceError`` naming ``name``."""
+    """Call ``source.score`` (or ``details``) and check the result; raise ``SourceError`` naming
+    ``name``. The one path every source call takes (composite, ``rlit score``, evaluation)."""
     fn = getattr(source, method)
     try:
         if timeout is None:
@@ -90,7 +224,7 @@ def _with_timeout(name: str, fn: Any, timeout: float) -> Any:
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise SourceError(name, f"timed out after {timeout:g} s (timeout = {timeout:g}); its late result will be ignored")
+        raise SourceTimeout(name, f"timed out after {timeout:g} s (timeout = {timeout:g}); its late result will be ignored")
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -105,19 +239,19 @@ def _check_length(name: str, result: Any, n: int, method: str) -> list[Any]:
     return values
 
 
-def check_scores(name: str, result: Any, n: int) -> list[float | None]:
-    """Scores must be one finite number (or None) per completion."""
-    out: list[float | None] = []
+def check_scores(name: str, result: Any, n: int) -> list[Score]:
+    """Scores must be one finite number, None or ``Unscorable`` per completion."""
+    out: list[Score] = []
     for i, v in enumerate(_check_length(name, result, n, "score")):
-        if v is None:
-            out.append(None)
+        if v is None or isinstance(v, Unscorable):
+            out.append(v)
             continue
         try:
             if isinstance(v, (str, bytes)):
                 raise TypeError
             f = float(v)
         except (TypeError, ValueError):
-            raise SourceError(name, f"score() returned {v!r} for row {i}: not a number or None") from None
+            raise SourceError(name, f"score() returned {v!r} for row {i}: not a number, None or rlit.Unscorable") from None
         if not math.isfinite(f):
             raise SourceError(name, f"score() returned {f} for row {i}: scores must be finite numbers or None")
         out.append(f)

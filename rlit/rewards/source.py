@@ -59,6 +59,31 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
+class Unscorable:
+    """What ``score`` returns for a row it cannot score, with the reason (one line), instead of a
+    number or None: that row gets no score from this source, the rest of the batch is unaffected,
+    and the reason is counted in summaries and written to ``rlit score``'s output rows.
+
+    ``None`` means "not applicable" (no instructions to check); ``Unscorable`` means "this row is
+    broken for me" (bad kwargs, unparseable reference) and says why.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        text = str(reason).strip()
+        self.reason = text.splitlines()[0] if text else "unscorable"
+
+    def __repr__(self) -> str:
+        return f"Unscorable({self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unscorable) and other.reason == self.reason
+
+    def __hash__(self) -> int:
+        return hash(("Unscorable", self.reason))
+
+
 class RewardSource:
     """Base class of every reward source.
 
@@ -73,8 +98,9 @@ class RewardSource:
     # Dataset columns every row must have for this source (checked by `rlit score`); optional.
     columns: ClassVar[tuple[str, ...]] = ()
 
-    def score(self, prompts: list[str], completions: list[str], **columns: list[Any]) -> list[float | None]:
-        """One value per completion; ``None`` means "not applicable to this row"."""
+    def score(self, prompts: list[str], completions: list[str], **columns: list[Any]) -> list[float | None | Unscorable]:
+        """One value per completion; ``None`` means "not applicable to this row", and
+        ``rlit.Unscorable("reason")`` means "this row cannot be scored, because ..."."""
         raise NotImplementedError(f"{type(self).__name__}.score is not implemented")
 
     def details(self, prompts: list[str], completions: list[str], **columns: list[Any]) -> list[dict[str, Any]]:
