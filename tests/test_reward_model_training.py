@@ -96,10 +96,10 @@ def test_config_unknown_key_and_type_name_file(tmp_path):
     with pytest.raises(ConfigError, match="rm.toml: kind = 'transformer' needs key 'base_model'"):
         load_reward_model_config(cfg)
     cfg.write_text('train_file = "p.jsonl"\noutput_dir = "o"\nwarmup_ratio = 1.5\n')
-    with pytest.raises(ConfigError, match=r"rm\.toml: key 'warmup_ratio' must be in \[0, 1\), got 1\.5"):
+    with pytest.raises(ConfigError, match=r"rm\.toml: warmup_ratio: Input should be less than 1 \(got 1\.5\)"):
         load_reward_model_config(cfg)
     cfg.write_text('[reward_model]\ntrain_file = "p.jsonl"\noutput_dir = "o"\nmax_length = "long"\n')
-    with pytest.raises(ConfigError, match=r"\[reward_model\]: max_length"):
+    with pytest.raises(ConfigError, match=r"\[reward_model\] max_length"):
         load_reward_model_config(cfg)
 
 
@@ -194,7 +194,10 @@ def test_cli_reports_accuracy_and_config_errors(tmp_path, monkeypatch, capsys):
     good = tmp_path / "good.toml"
     good.write_text(f'train_file = "{data.name}"\noutput_dir = "rm"\nhead_epochs = 50\neval_fraction = 0.25\n')
     monkeypatch.setattr(sys, "argv", ["rlit", "train", "reward-model", "--config", str(good)])
-    main()
+    try:
+        main()
+    except SystemExit as exc:  # main() exits with the command's code
+        assert exc.code in (0, None)
     assert "held-out pairwise accuracy" in capsys.readouterr().out
     assert (tmp_path / "rm" / "rlit-reward-model.json").is_file()
 

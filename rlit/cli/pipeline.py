@@ -15,6 +15,8 @@ from rlit.cli.app import app, console, log_line
 def pipeline_command(
     config: Path = typer.Option(..., "--config", "-c", help="Pipeline TOML (see docs/pipeline.md)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (overrides out_dir); a re-run resumes it."),
+    accept_config_change: bool = typer.Option(False, "--accept-config-change",
+                                              help="Resume the PPO stage even though its config differs from its checkpoint's (recorded)."),
 ) -> None:
     """Run the whole pipeline; print the before/after table of the held-out evaluation."""
     from rlit.pipeline import Pipeline, load_pipeline_config
@@ -22,7 +24,7 @@ def pipeline_command(
     cfg = load_pipeline_config(config)
     if out is not None:
         cfg.out_dir = str(out)
-    summary = Pipeline(cfg, log=log_line).run()
+    summary = Pipeline(cfg, log=log_line, accept_config_change=accept_config_change).run()
     if summary["before"] and summary["after"]:
         console.print(before_after_table(summary["before"], summary["after"]))
     report = f"; report: {Path(cfg.out_dir) / 'eval-after' / 'report.html'}" if cfg.heldout else ""

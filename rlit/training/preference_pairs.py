@@ -16,9 +16,9 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
-from rlit.configfile import build, load_stage
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_OPEN_CLOSED, Device, build, config_folder, load_stage, model_field, path_field
 from rlit.errors import ConfigError, DataError
 
 
@@ -31,46 +31,38 @@ class PreferencePairsConfig:
     """What `rlit train preference-pairs --config FILE.toml` reads (top level, or a [preference_pairs] table)."""
 
     prompts: str = field(metadata={"help": "Prompt set: a JSONL file with a 'prompt' column (others reach the sources), or 'scheme:spec' from a plugin."})
-    output_file: str = field(metadata={"help": "JSONL to write pairs to: prompt, chosen, rejected, their scores, margin and the prompt's columns."})
-    reward: str | dict[str, Any] = field(metadata={"help": "Reward config ranking the candidates: a TOML path, or an inline table with [[reward.sources]]."})
-    policy: str | None = _help("Model that samples candidates (folder, hub id or builtin:...); unset = only candidate_columns.")
+    output_file: str = field(metadata={"path": True, "help": "JSONL to write pairs to: prompt, chosen, rejected, their scores, margin and the prompt's columns."})
+    reward: str | dict[str, Any] = field(metadata={"path": True, "help": "Reward config ranking the candidates: a TOML path, or an inline table with [[reward.sources]]."})
+    policy: str | None = model_field("Model that samples candidates (folder, hub id or builtin:...); unset = only candidate_columns.", None)
     candidate_columns: list[str] = field(default_factory=list, metadata={"help": "Prompt-set columns holding given candidates (a string or a list of strings each)."})
-    samples: int = _help("Candidates sampled per prompt from the policy.", 4)
-    max_new_tokens: int = _help("New tokens per sampled candidate.", 128)
-    temperature: float = _help("Sampling temperature.", 1.0)
-    top_p: float = _help("Nucleus sampling mass.", 1.0)
-    seed: int = _help("Sampling seed (sample i uses seed + i).", 0)
-    batch_size: int = _help("Prompts per generate() call.", 8)
+    samples: Annotated[int, AT_LEAST_1] = _help("Candidates sampled per prompt from the policy.", 4)
+    max_new_tokens: Annotated[int, AT_LEAST_1] = _help("New tokens per sampled candidate.", 128)
+    temperature: Annotated[float, POSITIVE] = _help("Sampling temperature.", 1.0)
+    top_p: Annotated[float, UNIT_OPEN_CLOSED] = _help("Nucleus sampling mass.", 1.0)
+    seed: Annotated[int, NON_NEGATIVE] = _help("Sampling seed (sample i uses seed + i).", 0)
+    batch_size: Annotated[int, AT_LEAST_1] = _help("Prompts per generate() call.", 8)
     chat_template: Literal["auto", "always", "never"] = _help("auto: the policy's chat template when it has one.", "auto")
     system_prompt: str | None = _help("System message when a chat template is used.")
-    device: str = _help("Device of the policy: cpu, cuda, ...", "cpu")
+    device: Device = _help("Device of the policy: cpu, cuda, ...", "cpu")
     dtype: Literal["float32", "bfloat16", "float16"] = _help("Policy weights dtype.", "float32")
-    min_margin: float = _help("Keep a pair only when best - worst total > min_margin (0: drop exact ties only).", 0.0)
-    chunk_prompts: int = _help("Prompts per unit of work: generated, scored, written and marked done together.", 32)
-    limit: int | None = _help("Use at most this many prompts.")
-    cache_dir: str | None = _help("Generation cache folder; default <output_file>.cache.")
+    min_margin: Annotated[float, NON_NEGATIVE] = _help("Keep a pair only when best - worst total > min_margin (0: drop exact ties only).", 0.0)
+    chunk_prompts: Annotated[int, AT_LEAST_1] = _help("Prompts per unit of work: generated, scored, written and marked done together.", 32)
+    limit: Annotated[int, AT_LEAST_1] | None = _help("Use at most this many prompts.")
+    cache_dir: str | None = path_field("Generation cache folder; default <output_file>.cache.", None)
 
 
-PATH_FIELDS = ("output_file", "cache_dir")
-
-
-def load_preference_pairs_config(source: str | Path | dict[str, Any]) -> PreferencePairsConfig:
-    """Config from TOML or a dict; relative paths (prompts, output, reward) resolve against the file's folder."""
+def load_preference_pairs_config(source: str | Path | dict[str, Any], base: str | Path | None = None,
+                                 where: str = "preference-pairs config") -> PreferencePairsConfig:
+    """Config from TOML or a dict; relative paths (prompts, output, reward, cache) resolve against
+    the file's folder (a dict's against ``base``, the folder of the file it came from)."""
     if isinstance(source, dict):
-        cfg, base, where = build(PreferencePairsConfig, source, "preference-pairs config"), Path.cwd(), "preference-pairs config"
+        cfg = build(PreferencePairsConfig, source, where, base)
+        folder = Path(base) if base is not None else Path.cwd()
     else:
-        cfg, base, where = load_stage(PreferencePairsConfig, source, "preference_pairs"), Path(source).resolve().parent, str(source)
-    for key in PATH_FIELDS:
-        value = getattr(cfg, key)
-        if value is not None and not Path(value).is_absolute():
-            setattr(cfg, key, str(base / value))
-    if isinstance(cfg.reward, str) and not Path(cfg.reward).is_absolute():
-        cfg.reward = str(base / cfg.reward)
-    cfg._base = base  # type: ignore[attr-defined]  # prompt sets resolve against it
+        cfg, where, folder = load_stage(PreferencePairsConfig, source, "preference_pairs"), str(source), config_folder(source)
+    cfg._base = folder  # type: ignore[attr-defined]  # prompt sets (file or scheme:spec) resolve against it
     if cfg.policy is None and not cfg.candidate_columns:
         raise ConfigError(f"{where}: give 'policy' (to sample candidates) or 'candidate_columns' (or both)")
-    if cfg.policy is not None and cfg.samples < 1:
-        raise ConfigError(f"{where}: key 'samples' must be at least 1 with a policy")
     return cfg
 
 

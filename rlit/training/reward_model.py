@@ -17,21 +17,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
-from rlit.configfile import build, load_stage
+from pydantic import Field
+
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device, build, load_stage, model_field, path_field
 from rlit.errors import ConfigError
 from rlit.training.minilm_bt import MINILM
 from rlit.training.preference_data import DEFAULT_SEPARATOR, Pair, file_hash, read_pairs, split_common_prefix, split_pairs
 
-PATH_FIELDS = ("train_file", "eval_file", "output_dir")
-MODEL_FIELDS = ("base_model",)
 POLICY_BASE = "@policy"  # in `rlit pipeline`: the model PPO starts from (the SFT model, else the base)
 
 
-def _help(text: str, default: Any = None, **kw: Any) -> Any:
-    if "default_factory" in kw:
-        return field(metadata={"help": text}, **kw)
+def _help(text: str, default: Any = None) -> Any:
     return field(default=default, metadata={"help": text})
 
 
@@ -39,19 +37,19 @@ def _help(text: str, default: Any = None, **kw: Any) -> Any:
 class RewardModelConfig:
     """What `rlit train reward-model --config FILE.toml` reads (top-level keys of the file)."""
 
-    train_file: str = field(metadata={"help": "JSONL(.gz) preference pairs: 'chosen', 'rejected', optional 'prompt' (TRL's format)."})
-    output_dir: str = field(metadata={"help": "Folder to write the trained reward model and its rlit-reward-model.json manifest to."})
+    train_file: str = field(metadata={"path": True, "help": "JSONL(.gz) preference pairs: 'chosen', 'rejected', optional 'prompt' (TRL's format)."})
+    output_dir: str = field(metadata={"path": True, "help": "Folder to write the trained reward model and its rlit-reward-model.json manifest to."})
     kind: Literal["minilm", "transformer"] = _help("'minilm': MiniLM embeddings + Bradley-Terry head; 'transformer': TRL RewardTrainer.", "minilm")
-    base_model: str | None = _help(
+    base_model: str | None = model_field(
         "minilm: the sentence-embedding model (default builtin:all-minilm-l6-v2). transformer: a folder, hub id, "
         "builtin:tiny-gpt2, builtin:smollm2-135m-instruct or builtin:all-minilm-l6-v2, loaded as a one-label classifier; in "
         "`rlit pipeline`, '@policy' is the model PPO starts from (the SFT model).", None)
-    eval_file: str | None = _help("Held-out pairs in a separate file; when unset, eval_fraction of train_file is held out.", None)
-    eval_fraction: float = _help("Share of train_file held out for pairwise accuracy when eval_file is unset.", 0.1)
-    limit: int | None = _help("Read at most this many pairs from train_file (quick runs).", None)
-    seed: int = _help("Seed for the split, head initialisation and training order.", 0)
+    eval_file: str | None = path_field("Held-out pairs in a separate file; when unset, eval_fraction of train_file is held out.", None)
+    eval_fraction: Annotated[float, Field(gt=0, lt=1)] = _help("Share of train_file held out for pairwise accuracy when eval_file is unset.", 0.1)
+    limit: Annotated[int, AT_LEAST_1] | None = _help("Read at most this many pairs from train_file (quick runs).", None)
+    seed: Annotated[int, NON_NEGATIVE] = _help("Seed for the split, head initialisation and training order.", 0)
     separator: str = _help("Between prompt and completion when a row has a prompt (no chat template): prompt + separator + completion.", DEFAULT_SEPARATOR)
-    max_length: int = _help("Maximum tokens per text. minilm: the embedder's max_seq_length. transformer: see 'truncation'.", 256)
+    max_length: Annotated[int, Field(ge=8)] = _help("Maximum tokens per text. minilm: the embedder's max_seq_length. transformer: see 'truncation'.", 256)
     truncation: Literal["left", "drop"] = _help(
         "transformer: a pair with a text over max_length is truncated from the left (keeps the completion's end) or "
         "dropped (TRL's own behaviour). Either way the count is reported.", "left")
@@ -62,27 +60,27 @@ class RewardModelConfig:
     features: Literal["text", "completion", "completion+prompt"] = _help(
         "minilm: what is embedded: the joined text, the completion alone, or [e(completion), e(prompt)*e(completion)].", "text")
     head: Literal["linear", "mlp"] = _help("minilm: Bradley-Terry head, a linear map or a one-hidden-layer MLP.", "linear")
-    hidden: int = _help("minilm: hidden units of the MLP head.", 256)
-    head_epochs: int = _help("minilm: full-batch AdamW steps for the head (more overfits: 100 was best on a validation split of hh-rlhf).", 100)
-    head_lr: float = _help("minilm: learning rate of the head.", 1e-2)
-    head_weight_decay: float = _help("minilm: AdamW weight decay of the head.", 0.1)
-    embed_batch_size: int = _help("minilm: texts per embedding batch.", 64)
+    hidden: Annotated[int, AT_LEAST_1] = _help("minilm: hidden units of the MLP head.", 256)
+    head_epochs: Annotated[int, AT_LEAST_1] = _help("minilm: full-batch AdamW steps for the head (more overfits: 100 was best on a validation split of hh-rlhf).", 100)
+    head_lr: Annotated[float, POSITIVE] = _help("minilm: learning rate of the head.", 1e-2)
+    head_weight_decay: Annotated[float, NON_NEGATIVE] = _help("minilm: AdamW weight decay of the head.", 0.1)
+    embed_batch_size: Annotated[int, AT_LEAST_1] = _help("minilm: texts per embedding batch.", 64)
     # transformer
-    epochs: float = _help("transformer: training epochs.", 1.0)
-    learning_rate: float = _help("transformer: peak learning rate (linear decay).", 5e-5)
-    warmup_ratio: float = _help("transformer: share of the training steps spent warming the learning rate up from 0.", 0.0)
-    batch_size: int = _help("transformer: pairs per device batch.", 8)
-    gradient_accumulation_steps: int = _help("transformer: batches per optimizer step.", 1)
+    epochs: Annotated[float, POSITIVE] = _help("transformer: training epochs.", 1.0)
+    learning_rate: Annotated[float, POSITIVE] = _help("transformer: peak learning rate (linear decay).", 5e-5)
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = _help("transformer: share of the training steps spent warming the learning rate up from 0.", 0.0)
+    batch_size: Annotated[int, AT_LEAST_1] = _help("transformer: pairs per device batch.", 8)
+    gradient_accumulation_steps: Annotated[int, AT_LEAST_1] = _help("transformer: batches per optimizer step.", 1)
     lora: bool = _help("transformer: train LoRA adapters (merged into the saved model) instead of all weights.", False)
-    lora_r: int = _help("transformer: LoRA rank.", 8)
-    lora_alpha: int = _help("transformer: LoRA alpha.", 16)
+    lora_r: Annotated[int, AT_LEAST_1] = _help("transformer: LoRA rank.", 8)
+    lora_alpha: Annotated[int, AT_LEAST_1] = _help("transformer: LoRA alpha.", 16)
     lora_target_modules: list[str] | None = _help("transformer: module names for LoRA (default: peft's choice for the architecture).", None)
-    device: str = _help("'cpu' (default: use_cpu, no bf16) or 'auto' (accelerator when present).", "cpu")
+    device: Device = _help("'cpu' (default: use_cpu, no bf16) or 'auto' (accelerator when present).", "cpu")
     dtype: Literal["float32", "bfloat16", "float16"] = _help("transformer: weights dtype when loading the backbone.", "float32")
-    logging_steps: int = _help("transformer: log loss/accuracy every N steps.", 10)
-    save_steps: int = _help("transformer: checkpoint every N steps under output_dir/checkpoints (for resume).", 200)
+    logging_steps: Annotated[int, AT_LEAST_1] = _help("transformer: log loss/accuracy every N steps.", 10)
+    save_steps: Annotated[int, AT_LEAST_1] = _help("transformer: checkpoint every N steps under output_dir/checkpoints (for resume).", 200)
     resume: bool = _help("transformer: resume from the last checkpoint in output_dir/checkpoints when there is one.", True)
-    score_batch_size: int = _help("Texts per batch when scoring the held-out pairs.", 16)
+    score_batch_size: Annotated[int, AT_LEAST_1] = _help("Texts per batch when scoring the held-out pairs.", 16)
 
     def check(self, where: str) -> "RewardModelConfig":
         """Cross-key rules; a ConfigError names ``where`` and the key."""
@@ -92,34 +90,19 @@ class RewardModelConfig:
             self.base_model = MINILM
         if self.base_model == POLICY_BASE:
             raise ConfigError(f"{where}: base_model = '@policy' (the SFT model) only works in `rlit pipeline`; give a folder or hub id")
-        if self.max_length < 8:
-            raise ConfigError(f"{where}: key 'max_length' must be at least 8, got {self.max_length}")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError(f"{where}: key 'warmup_ratio' must be in [0, 1), got {self.warmup_ratio}")
-        if not 0.0 < self.eval_fraction < 1.0:
-            raise ConfigError(f"{where}: key 'eval_fraction' must be between 0 and 1, got {self.eval_fraction}")
         return self
 
 
-def load_reward_model_config(source: str | Path | dict[str, Any]) -> RewardModelConfig:
+def load_reward_model_config(source: str | Path | dict[str, Any], base: str | Path | None = None,
+                             where: str = "reward-model config") -> RewardModelConfig:
     """The config from a TOML path (its ``[reward_model]`` table, or the whole file) or a dict.
 
-    Errors name the file and key; relative paths resolve against the file's folder.
+    Errors name the file and key; relative paths resolve against the file's folder (a dict's
+    against ``base``, the folder of the file it came from, when given).
     """
     if isinstance(source, dict):
-        return resolve_paths(build(RewardModelConfig, source, "reward-model config").check("reward-model config"), Path.cwd())
-    return resolve_paths(load_stage(RewardModelConfig, source, "reward_model").check(str(source)), Path(source).resolve().parent)
-
-
-def resolve_paths(cfg: Any, base: Path) -> Any:
-    """Relative file fields against ``base``; a model field only when that folder exists (else a hub id)."""
-    for key in PATH_FIELDS + MODEL_FIELDS:
-        value = getattr(cfg, key, None)
-        if not isinstance(value, str) or value.startswith("builtin:") or Path(value).is_absolute():
-            continue
-        if key in PATH_FIELDS or (base / value).exists():
-            setattr(cfg, key, str((base / value).resolve()))
-    return cfg
+        return build(RewardModelConfig, source, where, base).check(where)
+    return load_stage(RewardModelConfig, source, "reward_model").check(str(source))
 
 
 @dataclass

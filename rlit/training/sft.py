@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import Field
+
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device
 from rlit.errors import ConfigError
 from rlit.jsonl import read_rows
 from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
@@ -15,31 +18,31 @@ from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
 class SFTStageConfig:
     """``[sft]`` table of a training config (or a whole ``rlit train sft`` config file)."""
 
-    model: str = field(metadata={"help": "Base model: a local folder, a hub id, or builtin:smollm2-135m-instruct / builtin:tiny-gpt2."})
-    train_file: str = field(metadata={"help": "JSONL with `prompt` and `completion` (strings; other columns are ignored)."})
-    output_dir: str = field(metadata={"help": "Folder the tuned model and tokenizer are saved to."})
-    eval_file: str | None = field(default=None, metadata={"help": "Optional held-out JSONL in the same format; its loss is reported."})
-    max_length: int = field(default=256, metadata={"help": "Longest tokenised prompt+completion; longer rows are truncated."})
-    epochs: float = field(default=3.0, metadata={"help": "Passes over the training data (ignored when max_steps > 0)."})
-    max_steps: int = field(default=-1, metadata={"help": "Stop after this many optimiser steps (-1: use epochs)."})
-    learning_rate: float = field(default=5e-4, metadata={"help": "Peak learning rate (linear decay)."})
-    batch_size: int = field(default=8, metadata={"help": "Rows per device per step."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Steps accumulated per optimiser update."})
-    warmup_steps: float = field(default=0.03, metadata={"help": "Warm-up: steps, or a share of all steps when below 1."})
-    seed: int = field(default=0, metadata={"help": "Seed for data order and initialisation."})
+    model: str = field(metadata={"model": True, "help": "Base model: a local folder, a hub id, or builtin:smollm2-135m-instruct / builtin:tiny-gpt2."})
+    train_file: str = field(metadata={"path": True, "help": "JSONL with `prompt` and `completion` (strings; other columns are ignored)."})
+    output_dir: str = field(metadata={"path": True, "help": "Folder the tuned model and tokenizer are saved to."})
+    eval_file: str | None = field(default=None, metadata={"path": True, "help": "Optional held-out JSONL in the same format; its loss is reported."})
+    max_length: Annotated[int, AT_LEAST_1] = field(default=256, metadata={"help": "Longest tokenised prompt+completion; longer rows are truncated."})
+    epochs: Annotated[float, POSITIVE] = field(default=3.0, metadata={"help": "Passes over the training data (ignored when max_steps > 0)."})
+    max_steps: Annotated[int, Field(ge=-1)] = field(default=-1, metadata={"help": "Stop after this many optimiser steps (-1: use epochs)."})
+    learning_rate: Annotated[float, POSITIVE] = field(default=5e-4, metadata={"help": "Peak learning rate (linear decay)."})
+    batch_size: Annotated[int, AT_LEAST_1] = field(default=8, metadata={"help": "Rows per device per step."})
+    gradient_accumulation_steps: Annotated[int, AT_LEAST_1] = field(default=1, metadata={"help": "Steps accumulated per optimiser update."})
+    warmup_steps: Annotated[float, NON_NEGATIVE] = field(default=0.03, metadata={"help": "Warm-up: steps, or a share of all steps when below 1."})
+    seed: Annotated[int, NON_NEGATIVE] = field(default=0, metadata={"help": "Seed for data order and initialisation."})
     group_by_length: bool = field(
         default=False,
         metadata={"help": "Batch rows of similar length together (less padding, faster steps); the batches still come in random order."},
     )
-    device: str = field(default="auto", metadata={"help": "auto (GPU when present), cpu or cuda."})
-    lm_head_loss: str = field(
+    device: Device = field(default="auto", metadata={"help": "auto (GPU when present), cpu or cuda."})
+    lm_head_loss: Literal["auto", "fused", "full"] = field(
         default="auto",
         metadata={"help": "fused: TRL's chunked LM head (never holds the full logits; for GPUs and large vocabularies); "
                           "full: plain logits + cross-entropy (the same loss; the quick start's SFT steps take 0.73x the time on a CPU); "
                           "auto: full on the CPU, fused elsewhere."},
     )
     lora: LoraOptions | None = field(default=None, metadata={"help": "Train LoRA adapters instead of all weights (merged on save)."})
-    conversational: str = field(
+    conversational: Literal["auto", "yes", "no"] = field(
         default="auto",
         metadata={"help": "auto: use the tokenizer's chat template when it has one; yes/no force it. Without it prompt and completion are concatenated."},
     )

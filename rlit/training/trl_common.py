@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from rlit.configfile import AT_LEAST_1
 
 
 @dataclass
 class LoraOptions:
     """LoRA adapters (peft) instead of full fine-tuning."""
 
-    r: int = field(default=8, metadata={"help": "Adapter rank."})
-    alpha: int = field(default=16, metadata={"help": "Scaling numerator (lora_alpha)."})
-    dropout: float = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
+    r: Annotated[int, AT_LEAST_1] = field(default=8, metadata={"help": "Adapter rank."})
+    alpha: Annotated[int, AT_LEAST_1] = field(default=16, metadata={"help": "Scaling numerator (lora_alpha)."})
+    dropout: Annotated[float, Field(ge=0, lt=1)] = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
     target_modules: list[str] | None = field(default=None, metadata={"help": "Module names to adapt; default: peft's choice for the architecture."})
 
 

@@ -10,8 +10,11 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
+
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device
 from rlit.errors import ConfigError
 from rlit.training.ppo.data import read_prompt_rows
 from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
@@ -21,22 +24,22 @@ from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
 class TRLRLConfig:
     """``rlit train grpo`` / ``rlit train rloo`` config (one file, or a ``[grpo]``/``[rloo]`` table)."""
 
-    model: str = field(metadata={"help": "Policy: a local folder, a hub id, or a builtin: name."})
-    prompts_file: str = field(metadata={"help": "JSONL with `prompt` plus any columns the reward sources read."})
-    output_dir: str = field(metadata={"help": "Folder for the trained policy."})
-    reward_config: str | None = field(default=None, metadata={"help": "Path of a reward TOML (docs/reward-config.md)."})
+    model: str = field(metadata={"model": True, "help": "Policy: a local folder, a hub id, or a builtin: name."})
+    prompts_file: str = field(metadata={"path": True, "help": "JSONL with `prompt` plus any columns the reward sources read."})
+    output_dir: str = field(metadata={"path": True, "help": "Folder for the trained policy."})
+    reward_config: str | None = field(default=None, metadata={"path": True, "help": "Path of a reward TOML (docs/reward-config.md)."})
     reward: dict[str, Any] | None = field(default=None, metadata={"help": "Inline reward config table instead of reward_config."})
-    num_generations: int = field(default=4, metadata={"help": "Completions sampled per prompt (the group)."})
-    max_completion_length: int = field(default=64, metadata={"help": "New tokens per completion."})
-    max_steps: int = field(default=50, metadata={"help": "Optimiser steps."})
-    learning_rate: float = field(default=1e-5, metadata={"help": "Learning rate (TRL's GRPO default is 1e-6)."})
-    batch_size: int = field(default=4, metadata={"help": "Completions per device per step; a multiple of num_generations."})
-    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
-    beta: float = field(default=0.0, metadata={"help": "KL coefficient to the reference model (0 disables the reference)."})
-    seed: int = field(default=0, metadata={"help": "Seed."})
-    device: str = field(default="auto", metadata={"help": "auto, cpu or cuda."})
+    num_generations: Annotated[int, Field(ge=2)] = field(default=4, metadata={"help": "Completions sampled per prompt (the group)."})
+    max_completion_length: Annotated[int, AT_LEAST_1] = field(default=64, metadata={"help": "New tokens per completion."})
+    max_steps: Annotated[int, AT_LEAST_1] = field(default=50, metadata={"help": "Optimiser steps."})
+    learning_rate: Annotated[float, POSITIVE] = field(default=1e-5, metadata={"help": "Learning rate (TRL's GRPO default is 1e-6)."})
+    batch_size: Annotated[int, AT_LEAST_1] = field(default=4, metadata={"help": "Completions per device per step; a multiple of num_generations."})
+    temperature: Annotated[float, POSITIVE] = field(default=1.0, metadata={"help": "Sampling temperature."})
+    beta: Annotated[float, NON_NEGATIVE] = field(default=0.0, metadata={"help": "KL coefficient to the reference model (0 disables the reference)."})
+    seed: Annotated[int, NON_NEGATIVE] = field(default=0, metadata={"help": "Seed."})
+    device: Device = field(default="auto", metadata={"help": "auto, cpu or cuda."})
     lora: LoraOptions | None = field(default=None, metadata={"help": "Train LoRA adapters (merged on save)."})
-    logging_steps: int = field(default=5, metadata={"help": "Log every N steps."})
+    logging_steps: Annotated[int, AT_LEAST_1] = field(default=5, metadata={"help": "Log every N steps."})
     extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "Further GRPOConfig/RLOOConfig keywords, passed as they are."})
 
 
