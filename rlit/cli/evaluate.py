@@ -6,25 +6,29 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from rlit.cli.app import app, console, err_console
+from rlit.errors import DataError
 from rlit.evaluation.report.markdown import ICON, fmt, interval
 from rlit.evaluation.results import SuiteResults
 
 
 def _print_results(results: SuiteResults) -> None:
-    table = Table("eval", "score", "CI", "n", "vs baseline", "gate", title=f"{results.suite.get('name')}: {results.verdict}")
+    # Names and messages come from files: escaped, so '[' in them is text, not Rich markup.
+    table = Table("eval", "score", "CI", "n", "vs baseline", "gate", title=escape(f"{results.suite.get('name')}: {results.verdict}"))
     for name, e in results.evals.items():
         cmp = e.get("comparison") or {}
         delta = f"{fmt(cmp.get('diff'), True)} {interval(cmp.get('ci'))}" if cmp.get("diff") is not None else "-"
         status = e.get("gate", {}).get("status", "error")
-        table.add_row(name, fmt(e.get("value")), interval(e.get("ci")), str(e.get("n_units", "-")), delta, ICON.get(status, status))
+        table.add_row(escape(name), fmt(e.get("value")), interval(e.get("ci")), escape(str(e.get("n_units", "-"))), delta,
+                      ICON.get(status, escape(str(status))))
     console.print(table)
     for name, e in results.evals.items():
         for c in e.get("gate", {}).get("checks", []):
             if not c["passed"]:
-                err_console.print(f"[red]{name}[/]: {c['message']}", highlight=False)
+                err_console.print(f"[red]{escape(name)}[/]: {escape(c['message'])}", highlight=False)
 
 
 @app.command("evaluate")
@@ -33,20 +37,25 @@ def evaluate_command(
     suite: Path = typer.Option(..., "--suite", help="Suite TOML (e.g. evals/release.toml)."),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="results.json of the run to compare against."),
     out: Path = typer.Option(Path("rlit-eval"), "--out", help="Output folder: results.json, summary.md, junit.xml, report.html."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N prompts of every eval."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use at most N prompts per eval (whole counterfactual groups, every category)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1... (default: cuda if available)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Generation/score cache (default $RLIT_CACHE_DIR or ~/.cache/rlit)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the on-disk cache."),
-    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Override every eval's max_new_tokens (quick checks)."),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, help="Override every eval's max_new_tokens (quick checks)."),
+    trust_code: bool = typer.Option(False, "--trust-code", help="Let lm-eval task YAMLs run the Python their !function tags name."),
 ) -> None:
     """Run a suite on a model; exit 0 if every gate passes, 1 if a gate failed, 2 if it could not evaluate."""
     from rlit.evaluation import evaluate
 
     cache: object = None if no_cache else (cache_dir or "default")
     results = evaluate(suite, model, baseline=baseline, out_dir=out, limit=limit, device=device, cache_dir=cache,
-                       max_new_tokens=max_new_tokens)
+                       max_new_tokens=max_new_tokens, trust_code=trust_code)
     _print_results(results)
-    console.print(f"reports in {out}/ (results.json, summary.md, junit.xml, report.html)")
+    counts = results.manifest.get("cache", {})
+    gen, sc = counts.get("generations", {}), counts.get("scores", {})
+    console.print(f"generations: {gen.get('computed', 0)} computed, {gen.get('cached', 0)} from cache; "
+                  f"scores: {sc.get('computed', 0)} computed, {sc.get('cached', 0)} from cache", highlight=False)
+    console.print(f"reports in {out}/ (results.json, summary.md, junit.xml, report.html)", highlight=False)
     results.raise_for_verdict()
 
 
@@ -58,9 +67,13 @@ def gate_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Write re-gated reports into this folder."),
 ) -> None:
     """Re-gate stored results without generating; same exit codes as evaluate."""
+    from rlit.atomic import check_writable, refuse_same_file
     from rlit.evaluation import load_suite
     from rlit.evaluation.report import write_reports
 
+    if out:  # before reading anything: an unwritable --out fails first, and never overwrites an input
+        check_writable(out, "--out", folder=True)
+        refuse_same_file({"RESULTS_FILE": results_file, "--baseline": baseline}, {"--out": out / "results.json"})
     results = SuiteResults.load(results_file)
     base = SuiteResults.load(baseline) if baseline else None
     results.apply_gates(load_suite(suite), base, str(baseline) if baseline else None)
@@ -74,20 +87,29 @@ def gate_command(
 def compare_command(
     a: Path = typer.Argument(..., help="results.json of the candidate."),
     b: Path = typer.Argument(..., help="results.json of the reference (baseline)."),
-    confidence: float = typer.Option(0.95, "--confidence", help="Two-sided confidence of the intervals."),
-    resamples: int = typer.Option(2000, "--resamples", help="Bootstrap resamples."),
+    confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Two-sided confidence of the intervals."),
+    resamples: int = typer.Option(2000, "--resamples", min=100, help="Bootstrap resamples."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
     """Paired differences A - B with bootstrap intervals, on the prompts both runs share."""
     from rlit.evaluation.stats import paired_difference
 
     ra, rb = SuiteResults.load(a), SuiteResults.load(b)
-    table = Table("eval", "A", "B", "A - B", f"{confidence:.0%} CI", "pairs", title=f"{a} vs {b}")
-    for name, ea in ra.evals.items():
-        eb = rb.evals.get(name)
-        if eb is None or ea.get("status") != "ok" or eb.get("status") != "ok":
-            table.add_row(name, fmt(ea.get("value")), fmt(eb.get("value") if eb else None), "-", "-", "0")
+    only_a, only_b = sorted(set(ra.evals) - set(rb.evals)), sorted(set(rb.evals) - set(ra.evals))
+    for path, names in ((a, only_a), (b, only_b)):
+        if names:
+            err_console.print(f"only in {path}: {', '.join(names)}", highlight=False, markup=False)
+    both = [n for n in ra.evals if n in rb.evals]
+    ok = [n for n in both if ra.evals[n].get("status") == "ok" and rb.evals[n].get("status") == "ok"]
+    if not ok:
+        why = "no eval in common" if not both else f"no eval computed in both (errors in: {', '.join(both)})"
+        raise DataError(f"{a} vs {b}: nothing to compare: {why}")
+    table = Table("eval", "A", "B", "A - B", f"{confidence:.0%} CI", "pairs", title=escape(f"{a} vs {b}"))
+    for name in both:
+        ea, eb = ra.evals[name], rb.evals[name]
+        if name not in ok:
+            table.add_row(escape(name), fmt(ea.get("value")), fmt(eb.get("value")), "-", "-", "0")
             continue
         cmp = paired_difference(ea["units"], eb["units"], ea["stat"], resamples, confidence, 0.05, seed)
-        table.add_row(name, fmt(ea["value"]), fmt(eb["value"]), fmt(cmp["diff"], True), interval(cmp["ci"]), str(cmp["n_pairs"]))
+        table.add_row(escape(name), fmt(ea["value"]), fmt(eb["value"]), fmt(cmp["diff"], True), interval(cmp["ci"]), str(cmp["n_pairs"]))
     console.print(table)

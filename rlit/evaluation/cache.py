@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from rlit.atomic import write_text
+
+log = logging.getLogger("rlit.evaluation")
 
 
 def default_cache_dir() -> Path:
@@ -27,17 +32,29 @@ def digest(obj: Any) -> str:
 class JsonlCache:
     """key -> JSON value, persisted to ``<root>/<kind>/<namespace>.jsonl``; ``root=None`` keeps it in memory."""
 
-    def __init__(self, root: Path | None, kind: str, namespace: dict[str, Any]):
+    def __init__(self, root: Path | None, kind: str, namespace: dict[str, Any], valid: Callable[[Any], bool] | None = None):
+        self.valid = valid  # the shape a value must have; other lines count as damaged
         self.namespace = digest([kind, namespace])
         self.path = None if root is None else Path(root) / kind / f"{digest(namespace)}.jsonl"
         self.data: dict[str, Any] = {}
+        self.stored = 0  # values put during this run (computed, not read back)
         if self.path is not None and self.path.is_file():
-            for line in self.path.read_text().splitlines():
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a crash; the value is recomputed
-                self.data[item["k"]] = item["v"]
+            self._load(self.path)
+
+    def _load(self, path: Path) -> None:
+        """Read every good line; a damaged file (a line cut by a crash, bytes that are not UTF-8,
+        JSON of another shape) loses only its bad lines, is rewritten without them, and says so."""
+        good, bad = [], 0
+        for raw in path.read_bytes().splitlines():
+            item = _entry(raw)
+            if item is None or (self.valid is not None and not self.valid(item["v"])):
+                bad += raw.strip() != b""
+                continue
+            self.data[item["k"]] = item["v"]
+            good.append(raw.decode("utf-8"))
+        if bad:
+            log.warning("cache %s: skipped %d damaged line(s); those values will be recomputed", path, bad)
+            write_text(path, "".join(line + "\n" for line in good))
 
     def get(self, key: str) -> Any:
         return self.data.get(key)
@@ -47,9 +64,21 @@ class JsonlCache:
 
     def put_many(self, items: dict[str, Any]) -> None:
         self.data.update(items)
+        self.stored += len(items)
         if self.path is None or not items:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             for k, v in items.items():
-                f.write(json.dumps({"k": k, "v": v}) + "\n")
+                f.write(json.dumps({"k": k, "v": v}, allow_nan=True) + "\n")
+
+
+def _entry(raw: bytes) -> dict[str, Any] | None:
+    """One cache line as ``{"k": str, "v": ...}``, or None when it is anything else."""
+    try:
+        item = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(item, dict) or set(item) != {"k", "v"} or not isinstance(item["k"], str):
+        return None
+    return item

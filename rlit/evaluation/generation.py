@@ -102,7 +102,8 @@ def _token_lengths(tokenizer: Any, texts: list[str]) -> list[int]:
 
 
 def generation_cache(root: Any, lm: LoadedModel, settings: GenerationSettings) -> JsonlCache:
-    return JsonlCache(root, "generations", {"model": lm.fingerprint, "settings": settings.cache_fields()})
+    return JsonlCache(root, "generations", {"model": lm.fingerprint, "settings": settings.cache_fields()},
+                      valid=lambda v: isinstance(v, str))
 
 
 def _generate_batch(lm: LoadedModel, texts: list[str], settings: GenerationSettings, seed: int) -> list[str]:

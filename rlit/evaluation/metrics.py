@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rlit.errors import ConfigError, PluginError, RlitError
+from rlit.errors import ConfigError, PluginError
 from rlit.evaluation.cache import JsonlCache, digest
 from rlit.evaluation.suite import AggregateSpec, MetricSpec
 from rlit.plugins import get_registry
@@ -31,30 +31,28 @@ class Scored:
 
 
 class Scorer:
-    """Scores completions with the metric of one eval; results are cached per exact input."""
+    """Scores completions with the metric of one eval; results are cached per exact input.
 
-    def __init__(self, spec: MetricSpec, base_dir: str | Path = ".", need_details: bool = False):
+    Every metric is a composite reward: a single ``source`` becomes a one-source composite, so
+    each call goes through the one guarded path (option checks, time-outs, result checks, errors
+    naming the suite file and key) and its cache key carries each source's ``cache_tag``.
+    """
+
+    def __init__(self, spec: MetricSpec, base_dir: str | Path = ".", need_details: bool = False, origin: str = "metric"):
         self.spec = spec
         self.need_details = need_details
         registry = get_registry()
-        if spec.source:
-            cls = registry.source_class(spec.source)
-            try:
-                self.source = cls(**spec.options)
-            except TypeError as exc:
-                raise ConfigError(f"metric.options for reward source {spec.source!r}: {exc}") from None
-            self.composite = None
-            self.higher_is_better = cls.higher_is_better if spec.higher_is_better is None else spec.higher_is_better
-            self.names = [spec.source]
-        else:
-            self.composite = _build_composite(spec, Path(base_dir))
-            self.source = None
-            self.higher_is_better = True if spec.higher_is_better is None else spec.higher_is_better
-            self.names = [e.name for e in self.composite.entries]
-        self.plugins = {n: _plugin_version(registry, n) for n in self.names}
+        self.composite = _build_composite(spec, Path(base_dir), origin)
+        self.single = spec.source is not None
+        self.names = [e.name for e in self.composite.entries]
+        default = type(self.composite.entries[0].source).higher_is_better if self.single else True
+        self.higher_is_better = default if spec.higher_is_better is None else spec.higher_is_better
+        self.plugins = {n: _plugin_version(registry, e.config.name) for n, e in zip(self.names, self.composite.entries)}
 
     def cache(self, root: Path | None) -> JsonlCache:
-        return JsonlCache(root, "scores", {"metric": self.spec.model_dump(), "plugins": self.plugins, "details": self.need_details})
+        tags = [e.cache_tag for e in self.composite.entries]  # class, plugin version, code fingerprint
+        return JsonlCache(root, "scores", {"metric": self.spec.model_dump(), "plugins": self.plugins, "tags": tags,
+                                           "details": self.need_details}, valid=_valid_scored)
 
     def score(self, prompts: list[str], completions: list[str], columns: dict[str, list], cache: JsonlCache | None = None) -> Scored:
         key = digest([prompts, completions, columns])
@@ -66,43 +64,38 @@ class Scorer:
         return scored
 
     def _score(self, prompts: list[str], completions: list[str], columns: dict[str, list]) -> Scored:
-        if self.composite is not None:
-            res = self.composite.score_batch(prompts, completions, **columns)
-            details = None
-            if self.need_details:
-                found = self.composite.source_details(prompts, completions, **columns)
-                details = next((d for d in found.values() if d and "followed" in d[0]), None)
-            return Scored([_num(v) for v in res.total], {k: [_num(v) for v in vs] for k, vs in res.per_source.items()},
-                          {k: _jsonable(v) for k, v in res.stats.items()}, details, self.higher_is_better)
-        name = self.spec.source
-        values = _call_source(self.source, name, "score", prompts, completions, columns)
-        details = _call_source(self.source, name, "details", prompts, completions, columns) if self.need_details else None
-        vals = [_num(v) for v in values]
-        return Scored(vals, {name: vals}, {}, details, self.higher_is_better)
+        res = self.composite.score_batch(prompts, completions, **columns)
+        details = None
+        if self.need_details:
+            found = self.composite.source_details(prompts, completions, **columns)
+            details = next((d for d in found.values() if d and "followed" in d[0]), None)
+        per_source = {k: [_num(v) for v in vs] for k, vs in res.per_source.items()}
+        if self.single:  # the source's own scores, with no composite statistics around them
+            return Scored(per_source[self.names[0]], per_source, {}, details, self.higher_is_better)
+        return Scored([_num(v) for v in res.total], per_source,
+                      {k: _jsonable(v) for k, v in res.stats.items()}, details, self.higher_is_better)
 
 
-def _call_source(source: Any, name: str, method: str, prompts: list, completions: list, columns: dict) -> list:
-    try:
-        out = list(getattr(source, method)(prompts, completions, **columns))
-    except RlitError:
-        raise
-    except Exception as exc:
-        raise PluginError(f"reward source {name!r} failed in {method}(): {type(exc).__name__}: {exc}") from None
-    if len(out) != len(completions):
-        raise PluginError(f"reward source {name!r}: {method}() returned {len(out)} values for {len(completions)} completions")
-    for v in out if method == "score" else ():
-        if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
-            raise PluginError(f"reward source {name!r}: score() returned {v!r} (must be a finite number or None)")
-    return out
+def _build_composite(spec: MetricSpec, base_dir: Path, origin: str) -> Any:
+    from rlit.rewards.composite import CompositeReward
+
+    if spec.source:
+        config: Any = {"sources": [{"name": spec.source, "options": spec.options}]}
+    elif spec.reward:
+        path = base_dir / spec.reward
+        if not path.is_file():
+            raise ConfigError(f"{origin}.reward: reward config not found: {path}")
+        return CompositeReward.from_config(str(path))
+    else:
+        config = {"sources": spec.sources}
+    return CompositeReward.from_config(config, origin=origin)
 
 
-def _build_composite(spec: MetricSpec, base_dir: Path) -> Any:
-    try:
-        from rlit.rewards.composite import CompositeReward
-    except ImportError as exc:
-        raise ConfigError(f"metric uses a composite reward but rlit.rewards.composite is unavailable: {exc}") from None
-    config: Any = str(base_dir / spec.reward) if spec.reward else {"sources": spec.sources}
-    return CompositeReward.from_config(config)
+def _valid_scored(v: Any) -> bool:
+    """A cached Scored: a dict of its fields with one number (or NaN) per completion."""
+    fields = {"values", "per_source", "source_stats", "details", "higher_is_better"}
+    return (isinstance(v, dict) and set(v) == fields and isinstance(v["values"], list)
+            and all(isinstance(x, (int, float)) for x in v["values"]) and isinstance(v["per_source"], dict))
 
 
 def _plugin_version(registry: Any, source: str) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rlit.errors import ConfigError, DataError, PluginError
+from rlit.evaluation.selection import select_rows
 from rlit.jsonl import parse_json_line
 from rlit.plugins import get_registry, unknown_name_message
 
@@ -25,6 +26,7 @@ class PromptSet:
     rows: list[dict[str, Any]]
     source: str  # the file path or "scheme:spec"
     sha256: str  # hash of the file bytes (or of the loaded rows for a plugin set)
+    selection: dict[str, Any] | None = None  # how a limit chose the rows (None: all rows)
 
 
 def row_key(row: dict[str, Any]) -> str:
@@ -34,22 +36,26 @@ def row_key(row: dict[str, Any]) -> str:
     return "p-" + hashlib.sha256(row["prompt"].encode()).hexdigest()[:12]
 
 
-def load_prompt_set(spec: str, base_dir: str | Path = ".", limit: int | None = None) -> PromptSet:
-    """Rows of a prompt set; missing/malformed data raises DataError naming file and line."""
+def load_prompt_set(spec: str, base_dir: str | Path = ".", limit: int | None = None, group: str | None = None,
+                    by: str | None = None, groups_only: bool = False) -> PromptSet:
+    """Rows of a prompt set; missing/malformed data raises DataError naming file and line.
+
+    ``limit`` keeps at most that many rows, chosen by ``rlit.evaluation.selection.select_rows``
+    (whole ``group`` groups, round-robin over the ``by`` column)."""
     match = _SCHEME.match(spec)
     if match and not (Path(base_dir) / spec).exists():
         rows, source, digest = _from_plugin(match.group(1), match.group(2))
     else:
         rows, source, digest = _from_jsonl(Path(base_dir) / spec)
-    if limit is not None:
-        rows = rows[:limit]
     keys = [row_key(r) for r in rows]
     if len(set(keys)) != len(keys):
-        dup = next(k for k in keys if keys.count(k) > 1)
+        seen: set[str] = set()
+        dup = next(k for k in keys if k in seen or seen.add(k))  # type: ignore[func-returns-value]
         raise DataError(f"{source}: duplicate prompt key {dup!r}")
     for r, k in zip(rows, keys):
         r["key"] = k
-    return PromptSet(rows, source, digest)
+    rows, how = select_rows(rows, limit, group, by, groups_only)
+    return PromptSet(rows, source, digest, how)
 
 
 def _from_jsonl(path: Path) -> tuple[list[dict], str, str]:
@@ -57,8 +63,13 @@ def _from_jsonl(path: Path) -> tuple[list[dict], str, str]:
     if not path.is_file():
         raise DataError(f"prompt set not found: {path}")
     raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_no = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line_no}: not UTF-8 text (byte {exc.start})") from None
     rows = []
-    for n, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         row = parse_json_line(line, f"{path}:{n}")

@@ -6,13 +6,109 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rlit.atomic import write_json
 from rlit.errors import DataError, GateFailed, RlitError
 from rlit.evaluation.gate import compare_eval, gate_eval, overall_verdict
-from rlit.evaluation.suite import Suite
+from rlit.evaluation.suite import Suite, _loc
 
 FORMAT = "rlit-results/1"
+
+
+# -- the file's shape: every results file read (gate, --baseline, compare) is checked against it --
+
+class _Unit(BaseModel):
+    """One resampling unit (a prompt, or a counterfactual group): what paired comparisons match."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    key: str
+    value: float
+    weight: float = 1.0
+    category: str | None = None
+
+
+class _Breakdown(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    value: float | None
+    n: int
+
+
+class _SourceStats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    mean: float | None = None
+    std: float | None = None
+    weight: float | None = None
+    share: float | None = None
+
+
+class _EvalRecord(BaseModel):
+    """One eval as results.json stores it; an ``ok`` eval must carry what the gate reads."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(strict=True)
+    status: Literal["ok", "error"]
+    error: str | None = None
+    value: float | None = None
+    units: list[_Unit] | None = None
+    stat: str | None = None
+    higher_is_better: bool | None = Field(None, strict=True)
+    ci: list[float | None] | None = Field(None, min_length=2, max_length=2)
+    n_units: int | None = None
+    seconds: float = 0.0
+    breakdown: dict[str, _Breakdown] | None = None
+    per_source: dict[str, _SourceStats] | None = None
+
+    @model_validator(mode="after")
+    def _ok_has_scores(self) -> "_EvalRecord":
+        if self.status == "ok":
+            missing = [k for k in ("value", "units", "stat", "higher_is_better") if k not in self.model_fields_set]
+            if missing:
+                raise ValueError(f"missing key(s) {', '.join(missing)}")
+        return self
+
+
+class _ResultsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["rlit-results/1"]
+    suite: dict[str, Any] = Field(default_factory=dict)
+    verdict: Literal["pass", "fail", "error", "interrupted"] | None = None
+    baseline: str | None = None
+    manifest: dict[str, Any] = Field(default_factory=dict)
+    evals: list[_EvalRecord]
+
+
+def read_results_file(path: str | Path) -> dict[str, Any]:
+    """The parsed, shape-checked JSON of a results file; every problem is one DataError naming the
+    file and the key at fault."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"results file not found: {path}" if not path.exists() else f"{path}: is not a file")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    except RecursionError:
+        raise DataError(f"{path}: not an rlit results file (JSON nested too deeply)") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        got = f"a JSON {type(data).__name__}" if not isinstance(data, dict) else f"format {data.get('format')!r}"
+        raise DataError(f"{path}: not an rlit results file (expected an object with format {FORMAT!r}, got {got})")
+    try:
+        _ResultsFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise DataError(f"{path}: {_loc(err['loc'], data)}: {msg}{more}") from None
+    names = [e["name"] for e in data["evals"]]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataError(f"{path}: evals: eval name(s) {', '.join(map(repr, dupes))} appear more than once")
+    return data
 
 
 @dataclass
@@ -42,33 +138,16 @@ class SuiteResults:
                 "manifest": self.manifest, "evals": list(self.evals.values())}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(_clean(self.to_dict()), indent=1))
-        tmp.replace(path)  # never leave a half-written results file
-        return path
+        """Write results.json atomically (never a half-written file, even on kill -9)."""
+        write_json(path, _clean(self.to_dict()))
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> "SuiteResults":
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"results file not found: {path}")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise DataError(f"{path}: not an rlit results file (expected format {FORMAT!r})")
-        evals = {}
-        for i, e in enumerate(data.get("evals") or []):
-            missing = [k for k in ("name", "status") if k not in e]
-            if e.get("status") == "ok":
-                missing += [k for k in ("value", "units", "stat", "higher_is_better") if k not in e]
-            if missing:
-                raise DataError(f"{path}: evals[{i}]: missing key(s) {', '.join(missing)}")
-            evals[e["name"]] = e
-        return cls(data.get("suite") or {}, data.get("manifest") or {}, evals, data.get("verdict", "error"), data.get("baseline"))
+        """Read a results file; a file of the wrong shape is a DataError naming the file and key."""
+        data = read_results_file(path)
+        evals = {e["name"]: e for e in data["evals"]}
+        return cls(data.get("suite") or {}, data.get("manifest") or {}, evals, data.get("verdict") or "error", data.get("baseline"))
 
     def apply_gates(self, suite: Suite, baseline: "SuiteResults | None" = None, baseline_name: str | None = None) -> str:
         """(Re)compute comparisons and gate verdicts for every eval of ``suite``; returns the overall verdict."""

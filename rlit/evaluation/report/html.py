@@ -74,13 +74,13 @@ def _eval_rows(results: SuiteResults) -> str:
     rows = []
     for e in results.evals.values():
         gate = e.get("gate", {})
-        status = gate.get("status", "error")
+        status = str(gate.get("status", "not gated"))
         cmp = e.get("comparison") or {}
         delta = f"{fmt(cmp.get('diff'), True)} {interval(cmp.get('ci'))}" if cmp.get("diff") is not None else "–"
         checks = "<br>".join(html.escape(("✔ " if c["passed"] else "✘ ") + c["message"]) for c in gate.get("checks", []))
         rows.append(f"<tr><td><code>{html.escape(e['name'])}</code></td><td>{fmt(e.get('value'))}</td>"
-                    f"<td>{interval(e.get('ci'))}</td><td>{e.get('n_units', '–')}</td><td>{delta}</td>"
-                    f"<td class='{status}'><b>{status.upper()}</b></td><td>{checks}</td></tr>")
+                    f"<td>{interval(e.get('ci'))}</td><td>{html.escape(str(e.get('n_units', '–')))}</td><td>{delta}</td>"
+                    f"<td class='{html.escape(status)}'><b>{html.escape(status.upper())}</b></td><td>{checks}</td></tr>")
     return "\n".join(rows)
 
 
@@ -104,8 +104,8 @@ def render_html(results: SuiteResults, baseline: SuiteResults | None = None) -> 
 <html lang="en"><head><meta charset="utf-8"><title>rlit report: {html.escape(str(results.suite.get('name')))}</title>
 <style>{CSS}</style></head><body>
 <h1>rlit evaluate: {html.escape(str(results.suite.get('name')))}</h1>
-<p id="verdict" class="{results.verdict}">Verdict: <b>{results.verdict.upper()}</b></p>
-<p>Model <code>{html.escape(str(model.get('name', '?')))}</code> (sha256 <code>{model.get('sha256', '?')}</code>);
+<p id="verdict" class="{html.escape(results.verdict)}">Verdict: <b>{html.escape(results.verdict.upper())}</b></p>
+<p>Model <code>{html.escape(str(model.get('name', '?')))}</code> (sha256 <code>{html.escape(str(model.get('sha256', '?')))}</code>);
 baseline: <code>{html.escape(str(results.baseline or 'none'))}</code></p>
 <h2>Evals</h2>
 <table id="evals"><tr><th>eval</th><th>score</th><th>CI</th><th>n</th><th>vs baseline</th><th>gate</th><th>checks</th></tr>

@@ -6,7 +6,17 @@ from typing import Any
 
 from rlit.evaluation.results import SuiteResults
 
-ICON = {"pass": "✅ pass", "fail": "❌ fail", "error": "⚠️ error"}
+ICON = {"pass": "✅ pass", "fail": "❌ fail", "error": "⚠️ error", "interrupted": "⏹ interrupted (not gated)"}
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|~#"})
+
+
+def md(x: Any) -> str:
+    """Text from a suite, a model name or an error as inert Markdown: one line, HTML and Markdown
+    special characters escaped, so a name cannot break the table, inject a link or raw HTML."""
+    text = " ".join(str(x).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.translate(_MD_SPECIAL)
 
 
 def fmt(x: Any, signed: bool = False) -> str:
@@ -23,10 +33,10 @@ def render_summary(results: SuiteResults) -> str:
     m = results.manifest
     model = m.get("model", {})
     lines = [
-        f"## rlit evaluate: {results.suite.get('name')} — {ICON.get(results.verdict, results.verdict)}",
+        f"## rlit evaluate: {md(results.suite.get('name'))} — {ICON.get(results.verdict, md(results.verdict))}",
         "",
-        f"Model `{model.get('name', '?')}` (sha256 `{model.get('sha256', '?')}`), rlit {m.get('rlit_version')}"
-        + (f", baseline `{results.baseline}`" if results.baseline else ""),
+        f"Model {md(model.get('name', '?'))} (sha256 {md(model.get('sha256', '?'))}), rlit {md(m.get('rlit_version'))}"
+        + (f", baseline {md(results.baseline)}" if results.baseline else ""),
         "",
         "| eval | score | 95% CI | n | vs baseline | gate |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -36,11 +46,13 @@ def render_summary(results: SuiteResults) -> str:
         delta = f"{fmt(cmp.get('diff'), True)} {interval(cmp.get('ci'))}" if cmp.get("diff") is not None else "–"
         gate = e.get("gate", {})
         arrow = "↑" if e.get("higher_is_better") else "↓"
-        lines.append(f"| {name} {arrow if e.get('status') == 'ok' else ''} | {fmt(e.get('value'))} | {interval(e.get('ci'))} "
-                     f"| {e.get('n_units', '–')} | {delta} | {ICON.get(gate.get('status'), '–')} |")
-    problems = [(n, f"{c['check']}: {c['message']}") for n, e in results.evals.items() for c in e.get("gate", {}).get("checks", []) if not c["passed"]]
+        lines.append(f"| {md(name)} {arrow if e.get('status') == 'ok' else ''} | {fmt(e.get('value'))} | {interval(e.get('ci'))} "
+                     f"| {md(e.get('n_units', '–'))} | {delta} | {ICON.get(gate.get('status'), '–')} |")
+    problems = [(n, c["check"], c["message"]) for n, e in results.evals.items() for c in e.get("gate", {}).get("checks", []) if not c["passed"]]
     if problems:
-        lines += ["", "**Failed checks**", ""] + [f"- `{n}`: {msg}" for n, msg in problems]
+        lines += ["", "**Failed checks**", ""] + [f"- {md(n)}: {check}: {md(msg)}" for n, check, msg in problems]
+    if results.verdict == "interrupted":
+        lines += ["", f"**Interrupted** after {len(results.evals)} eval(s); no gate was applied."]
     lines += ["", "<sub>↑ higher is better, ↓ lower is better. Intervals: percentile bootstrap over prompts; "
               "vs baseline: paired bootstrap on the shared prompts.</sub>", ""]
     return "\n".join(lines)
