@@ -129,8 +129,15 @@ def test_malformed_json_exits_2_with_file_and_line_and_keeps_rows(cli, tmp_path,
     out = tmp_path / "scored.jsonl"
     code, _, stderr = cli("score", "--config", str(config), "--input", str(rows), "--output", str(out), "--batch-size", "2")
     assert code == 2
-    assert f"{rows}:4: malformed JSON" in stderr and "Traceback" not in stderr
-    assert [r["completion"] for r in read_jsonl(out)] == ["yes", "no", "yes"]  # every good row before it
+    assert f"{rows}:4: invalid JSON" in stderr and "Traceback" not in stderr
+    assert f"3 row(s) scored so far are kept in {out}.part" in stderr and not out.exists()  # no half output
+    assert [r["completion"] for r in read_jsonl(tmp_path / "scored.jsonl.part")] == ["yes", "no", "yes"]
+    rows.write_text(rows.read_text().replace('{"prompt": "p", "completion": \n', row("fixed") + "\n"))
+    SCORED.clear()
+    code, stdout, stderr = cli("score", "--config", str(config), "--input", str(rows), "--output", str(out), "--resume")
+    assert code == 0, stderr
+    assert SCORED == [2] and [r["completion"] for r in read_jsonl(out)] == ["yes", "no", "yes", "fixed", "no"]
+    assert not (tmp_path / "scored.jsonl.part").exists()
 
 
 @pytest.mark.parametrize("bad, problem", [
@@ -152,7 +159,7 @@ def test_failing_source_exits_2_naming_it_and_earlier_batches_stay(cli, tmp_path
     out = tmp_path / "scored.jsonl"
     code, _, stderr = cli("score", "--config", str(config), "--input", str(rows), "--output", str(out), "--batch-size", "2")
     assert code == 2 and "reward source 't-explodes': score() raised RuntimeError: found a boom" in stderr
-    assert len(read_jsonl(out)) == 2
+    assert len(read_jsonl(tmp_path / "scored.jsonl.part")) == 2
 
 
 def test_resume_continues_after_rows_already_written(cli, tmp_path, config):

@@ -97,8 +97,12 @@ def score_command(
     from rlit.rewards.composite import CompositeReward
     from rlit.scoring import score_jsonl
 
+    from rlit import atomic
+    from rlit.scoring import check_paths
+
     if resume and output is None:
         raise typer.BadParameter("--resume needs --output (the file to continue)")
+    check_paths(input, output, summary_json, config)  # before loading any source: fail in a second
     reward = CompositeReward.from_config(config)
     columns = (TextColumn("scoring"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]} rows"), TimeRemainingColumn())
     try:
@@ -110,7 +114,7 @@ def score_command(
         reward.close()
     data = summary.as_dict()
     if summary_json:
-        summary_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        atomic.write_json(summary_json, data, indent=2)
     _print_summary(data, output)
 
 
@@ -119,19 +123,27 @@ def _fmt(x: float | None) -> str:
 
 
 def _print_summary(data: dict[str, Any], output: Path | None) -> None:
-    table = Table(Column("source", no_wrap=True), "weight", "mean", "std", "share", "scored", "failed batches", title=f"{data['rows']} rows scored")
+    table = Table(Column("source", no_wrap=True), "weight", "mean", "std", "share", "scored", "unscored", "failed batches",
+                  title=f"{data['rows']} rows scored")
     for name, s in data["sources"].items():
-        table.add_row(name, _fmt(s["weight"]), _fmt(s["mean"]), _fmt(s["std"]), f"{s['share']:.1%}", str(s["n_scored"]), str(s["failed_batches"]))
-    table.add_row("[bold]total[/]", "", _fmt(data["total_mean"]), _fmt(data["total_std"]), "100%", str(data["rows"] - data["n_unscored"]), "")
+        table.add_row(name, _fmt(s["weight"]), _fmt(s["mean"]), _fmt(s["std"]), f"{s['share']:.1%}", str(s["n_scored"]),
+                      str(s["n_unscored"]), str(s["failed_batches"]))
+    table.add_row("[bold]total[/]", "", _fmt(data["total_mean"]), _fmt(data["total_std"]), "100%", str(data["rows"] - data["n_unscored"]), "", "")
     console.print(table)
     notes = []
     if data["skipped"]:
         notes.append(f"resumed after {data['skipped']} rows already in the output")
+    for name, s in data["sources"].items():
+        if s["unscored"]:  # the few most frequent reasons; all of them are in --summary-json
+            top = "; ".join(f"{reason} ({count})" for reason, count in list(s["unscored"].items())[:3])
+            more = f"; and {len(s['unscored']) - 3} more reason(s)" if len(s["unscored"]) > 3 else ""
+            notes.append(f"{name}: {s['n_unscored']} row(s) unscored: {top}{more}")
     if data["n_vetoed"]:
         notes.append(f"{data['n_vetoed']} row(s) vetoed")
     if data["n_unscored"]:
         notes.append(f"{data['n_unscored']} row(s) that no source could score (reward null)")
+    notes.append(f"{data['scores_from_cache']} score(s) from the cache, {data['scores_computed']} computed")
     if output:
         notes.append(f"wrote {output}")
     for note in notes:
-        console.print(note)
+        console.print(note, highlight=False, markup=False)
