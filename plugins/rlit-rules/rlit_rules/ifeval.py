@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -16,13 +17,17 @@ from rlit.rewards.source import as_text
 
 
 MODES = ("strict", "loose")
+_ROW_PREFIX = re.compile(r"^ifeval: row \d+[,:] ")  # a batch position means nothing in a row's reason
 REWARDS = ("all", "fraction")
 
 
 class IFEvalSource(rlit.RewardSource):
     """Checks a completion against the row's IFEval instructions (``instruction_id_list`` and
     ``kwargs`` columns). Score: 1/0 for all followed, or the fraction followed; None for rows
-    without instructions. Large batches are scored by a pool of worker processes."""
+    without instructions; ``rlit.Unscorable`` naming the instruction and kwarg for a row whose
+    instructions cannot be checked (unknown id, bad kwargs such as a letter that is not a-z),
+    so one bad row of real IFEval data does not cost the batch. Large batches are scored by a
+    pool of worker processes."""
 
     name = "ifeval"
     description = "IFEval verifiable instructions (lm-eval's checkers): all followed (0/1) or fraction followed"
@@ -51,8 +56,12 @@ class IFEvalSource(rlit.RewardSource):
 
     # -- scoring -----------------------------------------------------------------------------
     def score(self, prompts: list[str], completions: list[str], **columns: Any) -> list[float | None]:
-        out: list[float | None] = []
-        for _, verdicts in self.evaluate(completions, **columns):
+        out: list[float | None | rlit.Unscorable] = []
+        for item in self.evaluate(completions, **columns):
+            if isinstance(item, rlit.Unscorable):
+                out.append(item)
+                continue
+            verdicts = item[1]
             if not verdicts:
                 out.append(None)
             elif self.reward == "all":
@@ -63,25 +72,37 @@ class IFEvalSource(rlit.RewardSource):
 
     def details(self, prompts: list[str], completions: list[str], **columns: Any) -> list[dict[str, Any]]:
         """Per row: ``{"instruction_id_list": [...], "followed": [bool, ...]}`` (empty lists for
-        rows without instructions), for instruction-level accuracy and per-type breakdowns."""
-        return [{"instruction_id_list": ids, "followed": v} for ids, v in self.evaluate(completions, **columns)]
+        rows without instructions, plus ``"unscorable": reason`` for a row that cannot be
+        checked), for instruction-level accuracy and per-type breakdowns."""
+        out = []
+        for item in self.evaluate(completions, **columns):
+            if isinstance(item, rlit.Unscorable):
+                out.append({"instruction_id_list": [], "followed": [], "unscorable": item.reason})
+            else:
+                out.append({"instruction_id_list": item[0], "followed": item[1]})
+        return out
 
-    def evaluate(self, completions: list[str], **columns: Any) -> list[tuple[list[str], list[bool]]]:
-        """Per row: its instruction ids and whether each is followed (both empty: no instructions)."""
+    def evaluate(self, completions: list[str], **columns: Any) -> list[tuple[list[str], list[bool]] | rlit.Unscorable]:
+        """Per row: its instruction ids and whether each is followed (both empty: no
+        instructions), or ``Unscorable`` for a row whose instructions cannot be checked."""
         payload = self._payload(completions, columns)
-        todo = [p for p in payload if p[0]]
+        todo = [p for p in payload if not isinstance(p, rlit.Unscorable) and p[0]]
         verdicts = iter(self._follow(todo))
-        return [(list(ids), next(verdicts) if ids else []) for ids, _, _ in payload]
+        return [p if isinstance(p, rlit.Unscorable) else (list(p[0]), next(verdicts) if p[0] else []) for p in payload]
 
     def _payload(self, completions: list[str], columns: dict[str, Any]) -> list[tuple]:
         ids_column = self._ids_column(completions, columns)
         kwargs_column = columns.get("kwargs")
         if kwargs_column is not None and len(kwargs_column) != len(completions):
             raise DataError(f"ifeval: column 'kwargs' has {len(kwargs_column)} rows, completions {len(completions)}")
-        payload = []
+        payload: list[tuple | rlit.Unscorable] = []
         for row, (ids, completion) in enumerate(zip(ids_column, completions)):
             kwargs = kwargs_column[row] if kwargs_column is not None else None
-            ids, kwargs = _checkers().parse_row(row, ids, kwargs)
+            try:
+                ids, kwargs = _checkers().parse_row(row, ids, kwargs)
+            except DataError as exc:  # this row's data only: the rest of the batch is scored
+                payload.append(rlit.Unscorable(_ROW_PREFIX.sub("", str(exc))))
+                continue
             kwargs_json = tuple(json.dumps(k, sort_keys=True) for k in kwargs)
             payload.append((tuple(ids), kwargs_json, as_text(completion)))
         return payload

@@ -16,7 +16,9 @@ import difflib
 import functools
 import inspect
 import json
+import linecache
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -60,14 +62,21 @@ _BUILD_LOCK = threading.Lock()
 
 
 class _RandomDraw(Exception):
-    """Raised instead of drawing a random number while a checker is being built."""
+    """Raised instead of drawing a random number while a checker is being built; ``target`` is
+    what the draw would have set (``self._letter``), to name the kwarg at fault."""
+
+    def __init__(self, name: str, target: str = ""):
+        super().__init__(name)
+        self.target = target
 
 
 class _NoRandom:
     """Stands in for the ``random`` module of lm-eval's IFEval code during a build."""
 
     def __getattr__(self, name: str) -> Any:
-        raise _RandomDraw(name)
+        caller = sys._getframe(1)  # lm-eval's build_description: its line says what it would draw
+        line = linecache.getline(caller.f_code.co_filename, caller.f_lineno)
+        raise _RandomDraw(name, line.split("=")[0].strip())
 
 
 def instruction_ids() -> list[str]:
@@ -164,11 +173,18 @@ def _build_without_random(checker: Any, kwargs: dict[str, Any]) -> Any:
     instructions.random = instructions_util.random = _NoRandom()
     try:
         checker.build_description(**kwargs)
-    except _RandomDraw:
+    except _RandomDraw as draw:
+        expected = list(checker.get_instruction_args_keys() or [])
+        culprits = sorted((k for k in expected if k in draw.target), key=len, reverse=True)
+        if culprits:
+            key = culprits[0]
+            got = f"got {kwargs[key]!r}" if key in kwargs else "not given"
+            raise BadKwargs(f"kwarg {key!r} is missing or out of range ({got}), so lm-eval's checker would "
+                            f"draw a random value; expected kwargs: {', '.join(expected)}") from None
         given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) or "no kwargs"
         raise BadKwargs(
             f"kwargs ({given}) are missing or out of range, so lm-eval's checker would draw a "
-            f"random value; expected kwargs: {', '.join(checker.get_instruction_args_keys() or [])}"
+            f"random value; expected kwargs: {', '.join(expected)}"
         ) from None
     except (TypeError, ValueError) as exc:
         raise BadKwargs(f"invalid kwargs: {exc}") from None

@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 
+import rlit
 from rlit.errors import ConfigError, DataError
 from rlit_rules.ifeval import IFEvalSource
 
@@ -157,17 +158,33 @@ def test_an_unreadable_language_counts_as_followed_without_an_error_line(strict,
         (["length_constraints:number_words"], [{"num_words": 3}], "would draw a random value"),
         (["length_constraints:number_words"], [{"num_words": 3, "relation": "about"}], "invalid kwargs"),
         (["keywords:letter_frequency"], [{"letter": "!", "let_frequency": 2, "let_relation": "at least"}], "would draw a random value"),
+        (["keywords:letter_frequency"], [{"letter": "ab", "let_frequency": 2, "let_relation": "at least"}],
+         "instruction 'keywords:letter_frequency': kwarg 'letter' is missing or out of range (got 'ab')"),
+        (["keywords:letter_frequency"], [{"letter": "#", "let_frequency": 2, "let_relation": "at least"}],
+         "kwarg 'letter' is missing or out of range (got '#')"),
         (["keywords:existence"], [{"keywords": "river"}], "kwarg 'keywords' must be a list of strings"),
         (["punctuation:no_comma", "startend:quotation"], [{}], "one dict per instruction (2 instructions)"),
         (["punctuation:no_comma"], "[{", "kwargs is a string but not valid JSON"),
         (["punctuation:no_comma"], [7], "kwargs must be a dict"),
     ],
 )
-def test_bad_rows_name_the_row_and_instruction(strict, ids, kwargs, message):
-    with pytest.raises(DataError) as err:
-        score(strict, ["fine text", "fine text"], [["punctuation:no_comma"], ids], [[{}], kwargs])
-    assert message.replace("row 0", "row 1") in str(err.value) and "row 1" in str(err.value)
-    assert "\n" not in str(err.value)
+def test_a_bad_row_is_unscorable_with_its_reason_and_the_others_are_scored(strict, ids, kwargs, message):
+    # Real IFEval data has such rows (a letter_frequency "letter" that is not one a-z letter):
+    # the row gets rlit.Unscorable naming the instruction and kwarg, not an error for the batch.
+    out = score(strict, ["fine text", "fine text", "fine text"], [["punctuation:no_comma"], ids, ["punctuation:no_comma"]],
+                [[{}], kwargs, [{}]])
+    assert out[0] == out[2] == 1.0 and isinstance(out[1], rlit.Unscorable)
+    assert message.replace("row 0: ", "") in out[1].reason and "row" not in out[1].reason.split(":")[0]
+    assert "\n" not in out[1].reason
+    assert strict.details([""] * 3, ["fine text"] * 3, instruction_id_list=[["punctuation:no_comma"], ids, []],
+                          kwargs=[[{}], kwargs, []])[1]["unscorable"] == out[1].reason
+
+
+def test_parse_row_still_raises_naming_the_row():
+    from rlit_rules.ifeval_checkers import parse_row
+
+    with pytest.raises(DataError, match=r"ifeval: row 4, instruction 'keywords:letter_frequency': kwarg 'letter'"):
+        parse_row(4, ["keywords:letter_frequency"], [{"letter": "#", "let_frequency": 2, "let_relation": "at least"}])
 
 
 def test_missing_columns_and_bad_options():
