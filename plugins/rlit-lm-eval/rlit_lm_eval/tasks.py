@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rlit.errors import ConfigError, DataError, PluginError, RlitError
+from rlit.evaluation.lm_eval_tasks import check_task_code, code_trusted
 from rlit_lm_eval.nltk_data import no_nltk_downloads
 
 # lm-eval's simple_evaluate seeds few-shot sampling with 1234; we do the same so contexts match.
@@ -27,18 +28,24 @@ FEWSHOT_SEED = 1234
 _tasks: dict[tuple[str, str | None], Any] = {}
 
 
-def load_task(spec: str, include_path: str | None = None) -> Any:
-    """The lm-eval ``Task`` for a task name or a YAML path (cached per spec and include path)."""
+def load_task(spec: str, include_path: str | None = None, trust_code: bool = False) -> Any:
+    """The lm-eval ``Task`` for a task name or a YAML path (cached per spec and include path).
+
+    A task YAML whose ``!function`` tags name Python beside it is refused (ConfigError naming
+    the file and line) unless ``trust_code`` or ``--trust-code`` (rlit.evaluation.lm_eval_tasks)."""
+    trust = trust_code or code_trusted()
     path = Path(spec).expanduser()
+    if path.is_file():
+        check_task_code(path, trust, "lm-eval task")  # before lm-eval imports anything it names
     # A YAML path is cached by its absolute path and modification time, so a changed file or
     # another working directory never gets a stale task.
-    key = (f"{path.resolve()}@{path.stat().st_mtime_ns}" if path.is_file() else spec, include_path)
+    key = (f"{path.resolve()}@{path.stat().st_mtime_ns}" if path.is_file() else spec, include_path, trust)
     if key not in _tasks:
-        _tasks[key] = _build(spec, include_path)
+        _tasks[key] = _build(spec, include_path, trust)
     return _tasks[key]
 
 
-def _build(spec: str, include_path: str | None) -> Any:
+def _build(spec: str, include_path: str | None, trust: bool = False) -> Any:
     import langdetect
 
     langdetect.DetectorFactory.seed = 0  # IFEval's language checker is random without a seed
@@ -47,9 +54,9 @@ def _build(spec: str, include_path: str | None) -> Any:
         if spec.endswith((".yaml", ".yml")) or path.is_file():
             if not path.is_file():
                 raise ConfigError(f"lm-eval task file {spec!r} does not exist")
-            task = _task_from_yaml(path.resolve())
+            task = _task_from_yaml(path.resolve(), trust)
         else:
-            task = _task_from_name(spec, include_path)
+            task = _task_from_name(spec, include_path, trust)
     if task.config.output_type != "generate_until":
         raise ConfigError(
             f"lm-eval task {spec!r} has output_type {task.config.output_type!r}; the rlit-lm-eval adapter runs "
@@ -58,7 +65,7 @@ def _build(spec: str, include_path: str | None) -> Any:
     return task
 
 
-def _task_from_name(name: str, include_path: str | None) -> Any:
+def _task_from_name(name: str, include_path: str | None, trust: bool = False) -> Any:
     entry = None
     if include_path:  # the user's folder first: indexing it alone is fast
         entry = _task_manager(include_path, False).task_index.get(name)
@@ -69,7 +76,7 @@ def _task_from_name(name: str, include_path: str | None) -> Any:
     if entry.kind.name not in ("TASK", "PY_TASK"):
         raise ConfigError(f"lm-eval name {name!r} is a {entry.kind.name.lower()}, not a task; name one of its tasks")
     if entry.yaml_path is not None:
-        return _task_from_yaml(Path(entry.yaml_path))
+        return _task_from_yaml(Path(entry.yaml_path), trust)
     return _only_task(manager.load(name), name)
 
 
@@ -88,10 +95,11 @@ def unknown_task_message(name: str, known: list[str]) -> str:
     return f"unknown lm-eval task {name!r}{hint} ({len(known)} tasks known; pass a YAML path or include_path for your own)"
 
 
-def _task_from_yaml(path: Path) -> Any:
+def _task_from_yaml(path: Path, trust: bool = False) -> Any:
     from lm_eval.tasks import TaskManager
     from lm_eval.tasks._yaml_loader import load_yaml
 
+    check_task_code(path, trust, "lm-eval task")
     try:
         cfg = load_yaml(path, resolve_func=True)
     except (OSError, ValueError, ImportError, AttributeError) as exc:

@@ -275,4 +275,4 @@ def test_nltk_downloads_become_clear_errors():
 def test_entry_point_registers_source_and_prompt_set(registry):
     assert registry.sources["lm-eval"].distribution == "rlit-lm-eval"
     assert "lm-eval" in registry.prompt_sets
-    assert {o.name for o in registry.source_class("lm-eval").options()} == {"task", "include_path", "metric", "filter", "doc_column"}
+    assert {o.name for o in registry.source_class("lm-eval").options()} == {"task", "include_path", "metric", "filter", "doc_column", "trust_code"}
