@@ -219,5 +219,6 @@ class Pipeline:
 
         cfg = _ppo_run_config(self.cfg, policy, str(self.out / "ppo"), reward_model)
         resume = (self.out / "ppo" / "checkpoints").exists()
-        summary = train_ppo(cfg, resume=resume, accept_config_change=self.accept_config_change)
+        summary = train_ppo(cfg, resume=resume, accept_config_change=self.accept_config_change,
+                            resume_hint="rerun the same pipeline command to resume")
         return {"model": str(self.out / "ppo" / "final"), "summary": summary}

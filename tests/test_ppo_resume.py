@@ -140,7 +140,7 @@ def test_fresh_start_refuses_to_overwrite_checkpoints(tmp_path, tiny_policy_dir)
     done = tmp_path / "run" / "checkpoints" / "step-000002"
     done.mkdir(parents=True)
     (done / "state.json").write_text("{}")
-    (done / "training.pt").write_text("")
+    (done / "tensors.safetensors").write_text("")
     with pytest.raises(ConfigError, match="already holds checkpoints"):
         PPOTrainer(load_ppo_config(cfg), reward=object())
 
@@ -152,7 +152,7 @@ def test_incomplete_checkpoints_are_ignored(tmp_path):
     (root / "step-000004").mkdir(parents=True)  # killed before state.json was written
     (root / ".tmp-step-000006").mkdir()
     (root / "step-000002").mkdir()
-    for name in ("state.json", "training.pt"):
+    for name in ("state.json", "tensors.safetensors"):
         (root / "step-000002" / name).write_text("{}")
         (root / ".tmp-step-000006" / name).write_text("{}")
     assert latest_checkpoint(tmp_path) == root / "step-000002"

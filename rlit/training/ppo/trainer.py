@@ -11,17 +11,19 @@ Runs under ``accelerate launch`` unchanged: each process samples its own share o
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rlit.atomic import check_writable, write_json
 from rlit.errors import ConfigError
+from rlit.interrupts import keeping
 from rlit.training.ppo import checkpoint as ckpt
 from rlit.training.ppo.advantages import AdaptiveKL, compute_advantages, leave_one_out_scores
 from rlit.training.ppo.config import PPORunConfig, load_ppo_config
@@ -29,6 +31,7 @@ from rlit.training.ppo.data import PromptStream, read_prompt_rows
 from rlit.training.ppo.evalhook import run_eval
 from rlit.training.ppo.models import PPOModels, load_models
 from rlit.training.ppo.ptx import PtxData
+from rlit.training.ppo.resume import check_resume, describe, fingerprint
 from rlit.training.ppo.rollout import Rollout, generate_rollout, token_logprobs
 from rlit.training.ppo.steplog import StepLog, console_line
 from rlit.training.ppo.update import UpdateBatch, ppo_update
@@ -91,20 +94,26 @@ def _deterministic_algorithms() -> None:
 class PPOTrainer:
     """Holds the run's models, optimiser, data stream and logs; :meth:`train` runs the loop."""
 
-    def __init__(self, cfg: PPORunConfig, *, reward: Any = None, resume: bool = False, console: Any = None):
+    def __init__(self, cfg: PPORunConfig, *, reward: Any = None, resume: bool = False, console: Any = None,
+                 accept_config_change: bool = False, resume_hint: str = "rerun with --resume"):
         from accelerate import Accelerator
         from rich.console import Console
 
         self.cfg = cfg
+        self.resume_hint = resume_hint  # the pipeline continues by rerunning itself
         self.console = console or Console()
         torch.manual_seed(cfg.ppo.seed)
         if cfg.ppo.deterministic:
             _deterministic_algorithms()
         self.acc = _accelerator(Accelerator, cfg.model.device)
         self.run_dir = Path(cfg.output.dir)
-        # Cheap checks first: a bad prompts file or reward config fails before any model loads.
+        # Cheap checks first: an unwritable run folder, a bad prompts file or reward config, or a
+        # checkpoint that does not fit this config fails before any model loads.
+        if self.acc.is_main_process:
+            check_writable(self.run_dir, "[output] dir", folder=True)
         self.stream = PromptStream(read_prompt_rows(cfg.data.train, cfg.data.prompt_column), cfg.ppo.seed, cfg.data.shuffle)
         self.reward = reward if reward is not None else build_reward(cfg.reward)
+        self.checkpoint, self.config_changes = self._checkpoint_to_resume(resume, accept_config_change)
         self.models: PPOModels = load_models(cfg.model, self.acc.device)
         self.ptx = self._ptx_data()
         value_module = self.models.value_module()
@@ -121,16 +130,27 @@ class PPOTrainer:
         self.watch = HackingWatch(cfg.watch)
         self.evals: list[dict[str, Any]] = []
         self.step = 0
+        self.fingerprint = fingerprint(cfg)
         self._restore_or_start(resume)
 
     # -- set-up -------------------------------------------------------------------------------
+    def _checkpoint_to_resume(self, resume: bool, accept: bool) -> tuple[ckpt.Checkpoint | None, list[dict[str, Any]]]:
+        """The newest readable checkpoint (read, not applied) and the config changes accepted against it."""
+        if not resume:
+            if ckpt.complete_checkpoints(self.run_dir):
+                raise ConfigError(f"{self.run_dir} already holds checkpoints: pass --resume to continue, or set another [output] dir")
+            return None, []
+        found = ckpt.read_newest(self.run_dir, warn=lambda line: print(line, file=sys.stderr, flush=True))
+        if found is None:
+            return None, []
+        changes = check_resume(found.state.get("config"), self.cfg, found.state["step"], accept)
+        return found, found.state.get("config_changes", []) + changes
+
     def _restore_or_start(self, resume: bool) -> None:
-        latest = ckpt.latest_checkpoint(self.run_dir)
-        if latest is not None and not resume:
-            raise ConfigError(f"{self.run_dir} already holds checkpoints: pass --resume to continue, or set another [output] dir")
-        if resume and latest is not None:
-            state = ckpt.load_checkpoint(latest, policy=self._unwrapped(), value_module=self.acc.unwrap_model(self.value_module),
-                                         optimizer=self.optimizer, scheduler=self.scheduler)
+        found = self.checkpoint
+        if found is not None:
+            state = ckpt.apply_checkpoint(found, policy=self._unwrapped(), value_module=self.acc.unwrap_model(self.value_module),
+                                          optimizer=self.optimizer, scheduler=self.scheduler)
             self.step = state["step"]
             self.stream.position = state["data_position"]
             if self.ptx is not None:
@@ -140,12 +160,18 @@ class PPOTrainer:
             self.watch.load_state_dict(state.get("watch", {}))
             if state.get("reward_state") is not None and hasattr(self.reward, "load_state_dict"):
                 self.reward.load_state_dict(state["reward_state"])
-            self.console.print(f"resuming from {latest} (step {self.step})")
+            self.console.print(f"resuming from {found.path} (step {self.step})")
+            for c in self.config_changes:
+                if c["step"] == self.step:
+                    self.console.print(f"--accept-config-change: {describe(c['key'])} {c['checkpoint']!r} -> {c['config']!r} from step {self.step}")
         elif resume:
             self.console.print(f"no checkpoint under {self.run_dir}: starting from step 0")
-        self.log = StepLog(self.run_dir / "steps.jsonl", self.step if (resume and latest is not None) else None)
+        self.log = StepLog(self.run_dir / "steps.jsonl", self.step if found is not None else None)
         if self.acc.is_main_process:
-            (self.run_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1, default=str))
+            # config.json shows the values this run uses; accepted changes are listed beside it.
+            write_json(self.run_dir / "config.json", self.cfg.to_dict())
+            if self.config_changes:
+                write_json(self.run_dir / "config-changes.json", self.config_changes)
 
     def _ptx_data(self) -> PtxData | None:
         d = self.cfg.data
@@ -260,7 +286,8 @@ class PPOTrainer:
         reward_state = self.reward.state_dict() if hasattr(self.reward, "state_dict") else None
         return {"data_position": self.stream.position, "ptx_position": self.ptx.stream.position if self.ptx else 0,
                 "kl_coef": self.kl.value, "reward_state": reward_state,
-                "watch": self.watch.state_dict(), "evals": self.evals}
+                "watch": self.watch.state_dict(), "evals": self.evals,
+                "config": self.fingerprint, "config_changes": self.config_changes}
 
     def _save(self) -> None:
         if self.acc.is_main_process:
@@ -316,22 +343,35 @@ class PPOTrainer:
             if wants_eval and self.step == 0:
                 self._evaluate(bar.console)
             while self.step < self.cfg.ppo.steps:
-                self.step += 1
-                rec = self.train_step()
-                if wants_eval and (self.step % o.eval_every == 0 or self.step == self.cfg.ppo.steps):
-                    rec["eval"] = self._evaluate(bar.console)
-                shares = {n: s["share"] for n, s in rec["reward/sources"].items()}
-                warnings = self.watch.on_step(self.step, rec["reward/total"], shares)
-                rec["watch"] = warnings + ((rec.get("eval") or {}).get("warnings") or [])
-                if self.acc.is_main_process:
-                    self.log.write(rec)
-                    bar.console.print(console_line(rec), highlight=False)
-                    for w in self.watch.new_console_warnings(warnings, shares):
-                        bar.console.print(f"[bold yellow]reward-hacking watch:[/] {w}")
-                bar.update(task, completed=self.step)
-                if (o.save_every and self.step % o.save_every == 0) or self.step == self.cfg.ppo.steps:
-                    self._save()
+                with keeping(self._kept_message()):
+                    self._one_step(bar, task, wants_eval)
         return self._finish()
+
+    def _kept_message(self) -> str:
+        """What an interrupt now leaves behind, and how to continue."""
+        last = ckpt.latest_checkpoint(self.run_dir)
+        if last is None:
+            return f"no checkpoint yet in {self.run_dir} (the first is saved at step {self.cfg.output.save_every or self.cfg.ppo.steps}); rerun to start over"
+        return f"checkpoint step {int(last.name[5:])} is kept in {last}; {self.resume_hint}"
+
+    def _one_step(self, bar: Any, task: Any, wants_eval: bool) -> None:
+        """One step: rollout, update, log, evaluate, checkpoint."""
+        o = self.cfg.output
+        self.step += 1
+        rec = self.train_step()
+        if wants_eval and (self.step % o.eval_every == 0 or self.step == self.cfg.ppo.steps):
+            rec["eval"] = self._evaluate(bar.console)
+        shares = {n: s["share"] for n, s in rec["reward/sources"].items()}
+        warnings = self.watch.on_step(self.step, rec["reward/total"], shares)
+        rec["watch"] = warnings + ((rec.get("eval") or {}).get("warnings") or [])
+        if self.acc.is_main_process:
+            self.log.write(rec)
+            bar.console.print(console_line(rec), highlight=False)
+            for w in self.watch.new_console_warnings(warnings, shares):
+                bar.console.print(f"[bold yellow]reward-hacking watch:[/] {w}")
+        bar.update(task, completed=self.step)
+        if (o.save_every and self.step % o.save_every == 0) or self.step == self.cfg.ppo.steps:
+            self._save()
 
     def _finish(self) -> dict[str, Any]:
         from rlit.training.ppo.steplog import read_steps
@@ -359,7 +399,7 @@ class PPOTrainer:
             "watch": self.watch.summary(),
             "median_step_s": sorted(s["time/step"] for s in steps)[len(steps) // 2] if steps else None,
         })
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        write_json(self.run_dir / "summary.json", summary)
         self._print_report(summary)
         return summary
 
@@ -385,7 +425,12 @@ def _f(v: Any) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
-def train_ppo(config: PPORunConfig | str | Path, *, resume: bool = False, reward: Any = None, console: Any = None) -> dict[str, Any]:
-    """Run (or resume) a PPO training from a config object or TOML path; returns the summary."""
+def train_ppo(config: PPORunConfig | str | Path, *, resume: bool = False, reward: Any = None, console: Any = None,
+              accept_config_change: bool = False, resume_hint: str = "rerun with --resume") -> dict[str, Any]:
+    """Run (or resume) a PPO training from a config object or TOML path; returns the summary.
+
+    ``accept_config_change``: resume even where the config differs from the checkpoint's in a key
+    the checkpoint fixes (docs/training-ppo.md); the change is recorded."""
     cfg = config if isinstance(config, PPORunConfig) else load_ppo_config(config)
-    return PPOTrainer(cfg, reward=reward, resume=resume, console=console).train()
+    return PPOTrainer(cfg, reward=reward, resume=resume, console=console, accept_config_change=accept_config_change,
+                      resume_hint=resume_hint).train()
