@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 from rich.table import Column, Table
@@ -92,18 +95,44 @@ def score_command(
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the summary statistics as JSON."),
 ) -> None:
     """Score a JSONL file with a reward config: per-source scores and the total for every row."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from rlit.rewards.composite import CompositeReward
-    from rlit.scoring import score_jsonl
-
     from rlit import atomic
+    from rlit.rewards.composite import CompositeReward
     from rlit.scoring import check_paths
 
     if resume and output is None:
         raise typer.BadParameter("--resume needs --output (the file to continue)")
     check_paths(input, output, summary_json, config)  # before loading any source: fail in a second
-    reward = CompositeReward.from_config(config)
+    with _warnings_to_stderr():
+        reward = CompositeReward.from_config(config)
+        summary = _score(reward, input, output, batch_size, resume)
+    data = summary.as_dict()
+    if summary_json:
+        atomic.write_json(summary_json, data, indent=2)
+    _print_summary(data, output)
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """Source failures skipped under on_error = "skip" and cache problems are warnings of the
+    "rlit.rewards" logger: show them as plain lines on stderr while the command runs."""
+    logger = logging.getLogger("rlit.rewards")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger.addHandler(handler)
+    saved = logger.propagate
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = saved
+
+
+def _score(reward: Any, input: Path, output: Optional[Path], batch_size: int, resume: bool) -> Any:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from rlit.scoring import score_jsonl
+
     columns = (TextColumn("scoring"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]} rows"), TimeRemainingColumn())
     try:
         with Progress(*columns, console=err_console, transient=True) as bar:
@@ -112,10 +141,7 @@ def score_command(
                                   on_progress=lambda done, rows: bar.update(task, completed=done, rows=rows))
     finally:
         reward.close()
-    data = summary.as_dict()
-    if summary_json:
-        atomic.write_json(summary_json, data, indent=2)
-    _print_summary(data, output)
+    return summary
 
 
 def _fmt(x: float | None) -> str:
@@ -134,10 +160,10 @@ def _print_summary(data: dict[str, Any], output: Path | None) -> None:
     if data["skipped"]:
         notes.append(f"resumed after {data['skipped']} rows already in the output")
     for name, s in data["sources"].items():
-        if s["unscored"]:  # the few most frequent reasons; all of them are in --summary-json
+        if s["unscored"]:  # on stderr: the few most frequent reasons; all are in --summary-json
             top = "; ".join(f"{reason} ({count})" for reason, count in list(s["unscored"].items())[:3])
             more = f"; and {len(s['unscored']) - 3} more reason(s)" if len(s["unscored"]) > 3 else ""
-            notes.append(f"{name}: {s['n_unscored']} row(s) unscored: {top}{more}")
+            err_console.print(f"{name}: {s['n_unscored']} row(s) unscored: {top}{more}", highlight=False, markup=False, soft_wrap=True)
     if data["n_vetoed"]:
         notes.append(f"{data['n_vetoed']} row(s) vetoed")
     if data["n_unscored"]:
