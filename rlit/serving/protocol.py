@@ -96,9 +96,15 @@ def parse_body(model: type[BaseModel], body: bytes) -> Any:
         raise RequestError(422, f"{where or 'body'}: {msg}{more}", where or None) from None
 
 
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "none", "dict", "list"})
+
+
 def _loc(loc: tuple) -> str:
     out = ""
     for item in loc:
+        if isinstance(item, str) and (item in _TYPE_TAGS or "[" in item):
+            break  # pydantic names the union member tried ("str", "list[...]"): not a field
+
         out += f"[{item}]" if isinstance(item, int) else (f".{item}" if out else str(item))
     return out
 
