@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
 from pathlib import Path
+from typing import Iterator
 from typing import Optional
 
 import typer
@@ -31,6 +35,25 @@ def _print_results(results: SuiteResults) -> None:
                 err_console.print(f"[red]{escape(name)}[/]: {escape(c['message'])}", highlight=False)
 
 
+@contextlib.contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """Warnings of the run (a damaged cache line skipped, a source skipped under on_error = "skip")
+    as plain lines on stderr while the command runs."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    loggers = [logging.getLogger(n) for n in ("rlit.evaluation", "rlit.rewards")]
+    saved = [lg.propagate for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.propagate = False
+    try:
+        yield
+    finally:
+        for lg, prop in zip(loggers, saved):
+            lg.removeHandler(handler)
+            lg.propagate = prop
+
+
 @app.command("evaluate")
 def evaluate_command(
     model: str = typer.Option(..., "--model", help="Model folder, hub id or builtin:smollm2-135m-instruct / builtin:tiny-gpt2."),
@@ -48,12 +71,13 @@ def evaluate_command(
     from rlit.evaluation import evaluate
 
     cache: object = None if no_cache else (cache_dir or "default")
-    results = evaluate(suite, model, baseline=baseline, out_dir=out, limit=limit, device=device, cache_dir=cache,
-                       max_new_tokens=max_new_tokens, trust_code=trust_code)
+    with _warnings_to_stderr():
+        results = evaluate(suite, model, baseline=baseline, out_dir=out, limit=limit, device=device, cache_dir=cache,
+                           max_new_tokens=max_new_tokens, trust_code=trust_code)
     _print_results(results)
     counts = results.manifest.get("cache", {})
     gen, sc = counts.get("generations", {}), counts.get("scores", {})
-    console.print(f"generations: {gen.get('computed', 0)} computed, {gen.get('cached', 0)} from cache; "
+    err_console.print(f"generations: {gen.get('computed', 0)} computed, {gen.get('cached', 0)} from cache; "
                   f"scores: {sc.get('computed', 0)} computed, {sc.get('cached', 0)} from cache", highlight=False)
     console.print(f"reports in {out}/ (results.json, summary.md, junit.xml, report.html)", highlight=False)
     results.raise_for_verdict()

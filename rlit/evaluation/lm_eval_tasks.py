@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rlit.errors import ConfigError, DataError, PluginError
+from rlit.evaluation.selection import select_rows
 from rlit.evaluation.suite import LmEvalSpec
 from rlit.jsonl import parse_json_line
 
@@ -170,6 +171,16 @@ def _reference_config(spec: LmEvalSpec, base_dir: Path, limit: int | None, workd
     return config, hashlib.sha256(path.read_bytes()).hexdigest()[:16], rows
 
 
+def check_task(spec: LmEvalSpec, base_dir: Path) -> None:
+    """What can be checked before the model loads: a task YAML exists and runs no untrusted code."""
+    if spec.task in ("crows-pairs", "reference-loglikelihood"):
+        return
+    path = (base_dir / spec.task).resolve()
+    if not path.is_file():
+        raise ConfigError(f"lm_eval.task: no built-in task or task YAML {spec.task!r} (looked for {path})")
+    check_task_code(path, spec.trust_code, "lm_eval.task")
+
+
 def _task_config(spec: LmEvalSpec, base_dir: Path, limit: int | None, workdir: Path) -> tuple[Any, str, list[dict]]:
     if spec.task == "reference-loglikelihood":
         return _reference_config(spec, base_dir, limit, workdir)
@@ -180,7 +191,7 @@ def _task_config(spec: LmEvalSpec, base_dir: Path, limit: int | None, workdir: P
         check_task_code(path, spec.trust_code, "lm_eval.task")
         return str(path), hashlib.sha256(path.read_bytes()).hexdigest()[:16], []
     data = _crows_path(spec, base_dir)
-    rows = crows_pairs_rows(data)[:limit] if limit else crows_pairs_rows(data)
+    rows, _ = select_rows(crows_pairs_rows(data), limit, by="bias_type")  # every bias type represented
     jsonl = workdir / "crows_pairs.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = {
@@ -214,7 +225,8 @@ def run_lm_eval(spec: LmEvalSpec, model: Any, tokenizer: Any, base_dir: Path, li
         for s in samples:
             doc = s["doc"]
             units.append({"key": doc["key"], "value": float(s["perplexity"]) / doc["words"], "weight": 1.0, "category": None})
-        return {"units": units, "data_sha256": data_hash, "lm_eval_version": _version("lm_eval")}
+        return {"units": units, "data_sha256": data_hash, "lm_eval_version": _version("lm_eval"),
+                "selection": _selection(spec, limit, units)}
     for s in samples:
         if spec.metric not in s:
             raise ConfigError(f"lm_eval.metric {spec.metric!r} is not reported by task {spec.task!r} "
@@ -223,7 +235,15 @@ def run_lm_eval(spec: LmEvalSpec, model: Any, tokenizer: Any, base_dir: Path, li
         value = float(s[spec.metric])
         units.append({"key": str(doc.get("key", s.get("doc_id"))), "value": value, "weight": 1.0,
                       "category": str(doc.get("bias_type")) if "bias_type" in doc else None})
-    return {"units": units, "data_sha256": data_hash, "lm_eval_version": _version("lm_eval")}
+    return {"units": units, "data_sha256": data_hash, "lm_eval_version": _version("lm_eval"),
+            "selection": _selection(spec, limit, units)}
+
+
+def _selection(spec: LmEvalSpec, limit: int | None, units: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if limit is None:
+        return None
+    method = "round-robin over 'bias_type'" if spec.task == "crows-pairs" else "file order (lm-eval limit)"
+    return {"limit": limit, "n": len(units), "method": method, "keys": [u["key"] for u in units]}
 
 
 def _version(dist: str) -> str:

@@ -28,7 +28,7 @@ from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError, RlitError
 from rlit.evaluation.cache import JsonlCache, default_cache_dir
 from rlit.evaluation.generation import LoadedModel, generate, generation_cache, load_model, prompt_format
-from rlit.evaluation.lm_eval_tasks import run_lm_eval, trusting_code
+from rlit.evaluation.lm_eval_tasks import check_task, run_lm_eval, trusting_code
 from rlit.evaluation.metrics import Aggregate, Scorer, aggregate
 from rlit.evaluation.prompts import columns_of, load_prompt_set
 from rlit.evaluation.results import SuiteResults
@@ -235,6 +235,7 @@ def _run_generate(spec: EvalSpec, ctx: _Context, limit: int | None, origin: str)
 
 def _run_lm_eval(spec: EvalSpec, ctx: _Context, limit: int | None) -> dict[str, Any]:
     n = min(x for x in (spec.limit, limit) if x) if (spec.limit or limit) else None
+    check_task(spec.lm_eval, Path(spec.base_dir))
     lm = ctx.lm()
     out = run_lm_eval(spec.lm_eval, lm.model, lm.tokenizer, Path(spec.base_dir), n)
     units = out["units"]
