@@ -202,3 +202,34 @@ def test_resume_cuts_a_torn_line_of_the_part(reg, tmp_path):
     CALLS.clear()
     assert score_jsonl(cr, rows, out, resume=True).skipped == 1 and CALLS == [2]
     assert out.read_text().splitlines() == full and not (tmp_path / "out.jsonl.part").exists()
+
+
+class Interrupts(rlit.RewardSource):
+    """Scores one batch, then is 'interrupted' (Ctrl-C) on the next."""
+
+    name = "t-interrupts"
+
+    def score(self, prompts, completions, **columns):
+        if "stop" in completions:
+            raise KeyboardInterrupt
+        return [1.0] * len(completions)
+
+
+class InterruptPlugin:
+    @rlit.hookimpl
+    def register_rewards(self, register):
+        register(Interrupts)
+
+
+def test_ctrl_c_keeps_the_scored_rows_in_the_part_and_says_so(temp_plugin, tmp_path, monkeypatch, capsys):
+    from rlit.cli import main
+
+    temp_plugin(InterruptPlugin(), "interrupt-test")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.toml").write_text('[[sources]]\nname = "t-interrupts"\n')
+    _rows(tmp_path / "rows.jsonl", ["a", "b", "stop", "c"])
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", "--config", "r.toml", "--input", "rows.jsonl", "--output", "out.jsonl", "--batch-size", "2"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 130 and "2 row(s) scored so far are kept in out.jsonl.part; rerun the same command with --resume" in err
+    assert not (tmp_path / "out.jsonl").exists() and len((tmp_path / "out.jsonl.part").read_text().splitlines()) == 2
