@@ -122,6 +122,7 @@ class PPOTrainer:
         self.params = policy_params + critic_params
         critic_lr = cfg.ppo.critic_learning_rate if cfg.ppo.critic_learning_rate is not None else cfg.ppo.learning_rate
         groups = [{"params": policy_params, "lr": cfg.ppo.learning_rate}, {"params": critic_params, "lr": critic_lr}]
+        self._group_lrs = [g["lr"] for g in groups if g["params"]]  # the config's rates, re-applied after a restore
         optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=cfg.ppo.weight_decay,
                                       fused=self.acc.device.type in ("cpu", "cuda") and self.params[0].dtype == torch.float32)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
@@ -151,6 +152,7 @@ class PPOTrainer:
         if found is not None:
             state = ckpt.apply_checkpoint(found, policy=self._unwrapped(), value_module=self.acc.unwrap_model(self.value_module),
                                           optimizer=self.optimizer, scheduler=self.scheduler)
+            self._hyperparameters_from_config()
             self.step = state["step"]
             self.stream.position = state["data_position"]
             if self.ptx is not None:
@@ -172,6 +174,15 @@ class PPOTrainer:
             write_json(self.run_dir / "config.json", self.cfg.to_dict())
             if self.config_changes:
                 write_json(self.run_dir / "config-changes.json", self.config_changes)
+
+    def _hyperparameters_from_config(self) -> None:
+        """After a restore, the optimiser runs on the config's values, not the checkpoint's copy of
+        them (equal unless a change was accepted; the schedule then also follows a new ``steps``)."""
+        factor = _lr_lambda(self.cfg)
+        self.scheduler.base_lrs = list(self._group_lrs)
+        for group, lr in zip(self.optimizer.param_groups, self._group_lrs):
+            group["initial_lr"], group["weight_decay"] = lr, self.cfg.ppo.weight_decay
+            group["lr"] = lr * factor(self.scheduler.last_epoch)
 
     def _ptx_data(self) -> PtxData | None:
         d = self.cfg.data
