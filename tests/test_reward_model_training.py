@@ -60,6 +60,8 @@ def write_case_pairs(path: Path, n: int = 80, seed: int = 0, long_every: int = 0
     (json.dumps({"chosen": "a"}), "missing column 'rejected'"),
     (json.dumps({"chosen": "a", "rejected": 3}), "column 'rejected' must be a string"),
     (json.dumps(["a", "b"]), "expected a JSON object"),
+    (json.dumps({"chosen": " same ", "rejected": "same"}), "'chosen' and 'rejected' are the same text"),
+    (json.dumps({"chosen": "a", "rejected": "b", "prompt": ["x"]}), "column 'prompt' must be a string"),
 ])
 def test_malformed_rows_name_file_and_line(tmp_path, line, expected):
     f = tmp_path / "pairs.jsonl"
@@ -67,6 +69,15 @@ def test_malformed_rows_name_file_and_line(tmp_path, line, expected):
     with pytest.raises(DataError) as err:
         read_pairs(f)
     assert f"{f}:3" in str(err.value) and expected in str(err.value)
+
+
+def test_identical_pairs_can_be_dropped_and_are_counted(tmp_path):
+    from rlit.training.preference_data import read_pairs_counted
+
+    f = tmp_path / "pairs.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in [{"chosen": "a", "rejected": "b"}, {"chosen": "x", "rejected": "x\n"}]))
+    pairs, dropped = read_pairs_counted(f, drop_identical=True)
+    assert pairs == [Pair("a", "b")] and dropped == 1
 
 
 def test_split_is_seeded_and_disjoint():

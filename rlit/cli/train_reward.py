@@ -21,7 +21,9 @@ def reward_model_command(
     console.print(
         f"[bold]reward model[/] {result.kind}: held-out pairwise accuracy [bold]{result.accuracy:.3f}[/] "
         f"({result.n_eval} pairs), {result.n_train} training pairs, {result.dropped_for_length} dropped and "
-        f"{result.truncated_for_length} truncated for length, {result.seconds:.1f} s -> {result.output_dir}",
+        f"{result.truncated_for_length} truncated for length"
+        + (f", {result.dropped_identical} dropped as chosen == rejected" if result.dropped_identical else "")
+        + f", {result.seconds:.1f} s -> {result.output_dir}",
         highlight=False,
     )
 

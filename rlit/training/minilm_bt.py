@@ -134,12 +134,13 @@ class MiniLMRewardModel:
 
     def save(self, folder: str | Path) -> None:
         """Write the head and its config; the embedder is referenced by name, not copied."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save
+
+        from rlit.atomic import write_bytes, write_text
 
         out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(out / HEAD_FILE))
-        (out / HEAD_CONFIG).write_text(json.dumps(vars(self.head_config)) + "\n", encoding="utf-8")
+        write_bytes(out / HEAD_FILE, save({k: v.contiguous() for k, v in self.head.state_dict().items()}))
+        write_text(out / HEAD_CONFIG, json.dumps(vars(self.head_config)) + "\n")
 
     @classmethod
     def load(cls, folder: str | Path, manifest: dict[str, Any], device: str = "cpu") -> "MiniLMRewardModel":

@@ -41,22 +41,46 @@ def _open_text(path: Path):
     return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
 
 
-def read_pairs(path: str | Path, limit: int | None = None) -> list[Pair]:
-    """Every pair in a JSONL(.gz) file; a DataError names file:line for any malformed row."""
+def read_pairs(path: str | Path, limit: int | None = None, drop_identical: bool = False) -> list[Pair]:
+    """Every pair in a JSONL(.gz) file; a DataError names file:line for any malformed row.
+
+    A pair whose chosen and rejected texts are the same (after stripping whitespace) teaches a
+    reward model nothing and hides a data bug, so it is a DataError naming the line, unless
+    ``drop_identical``: then it is dropped and counted (:func:`read_pairs_counted`).
+    """
+    return read_pairs_counted(path, limit, drop_identical)[0]
+
+
+def read_pairs_counted(path: str | Path, limit: int | None = None, drop_identical: bool = False) -> tuple[list[Pair], int]:
+    """(pairs, identical pairs dropped); see :func:`read_pairs`."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: preference file not found")
     pairs: list[Pair] = []
-    with _open_text(p) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            pairs.append(_parse_row(line, f"{p}:{lineno}"))
-            if limit is not None and len(pairs) >= limit:
-                break
+    dropped = 0
+    try:
+        with _open_text(p) as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                pair = _parse_row(line, f"{p}:{lineno}")
+                if pair.chosen.strip() == pair.rejected.strip():
+                    if not drop_identical:
+                        raise DataError(f"{p}:{lineno}: 'chosen' and 'rejected' are the same text; fix the row, "
+                                        "or set drop_identical = true to drop such pairs (they are counted)")
+                    dropped += 1
+                    continue
+                pairs.append(pair)
+                if limit is not None and len(pairs) >= limit:
+                    break
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{p}: not UTF-8 text (byte {exc.start} of a line)") from None
+    except (OSError, EOFError) as exc:  # a truncated or corrupt .gz
+        raise DataError(f"{p}: cannot read: {exc}") from None
     if not pairs:
-        raise DataError(f"{p}: no preference pairs (expected JSONL rows with 'chosen' and 'rejected')")
-    return pairs
+        extra = f" ({dropped} identical pairs dropped)" if dropped else ""
+        raise DataError(f"{p}: no preference pairs (expected JSONL rows with 'chosen' and 'rejected'){extra}")
+    return pairs, dropped
 
 
 def _parse_row(line: str, where: str) -> Pair:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rlit.atomic import write_text
 from rlit.errors import ConfigError
 
 MANIFEST = "rlit-reward-model.json"
@@ -26,7 +27,7 @@ def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> Path:
         raise ValueError(f"manifest kind must be one of {KINDS}, got {manifest.get('kind')!r}")
     data = {"format_version": 1, "rlit_version": rlit.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **manifest}
     path = Path(folder) / MANIFEST
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")  # atomic, and written last: it marks the folder usable
     return path
 
 

@@ -22,9 +22,11 @@ from typing import Annotated, Any, Callable, Literal
 from pydantic import Field
 
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device, build, load_stage, model_field, path_field
+from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError
+from rlit.interrupts import keeping
 from rlit.training.minilm_bt import MINILM
-from rlit.training.preference_data import DEFAULT_SEPARATOR, Pair, file_hash, read_pairs, split_common_prefix, split_pairs
+from rlit.training.preference_data import DEFAULT_SEPARATOR, Pair, file_hash, read_pairs_counted, split_common_prefix, split_pairs
 
 POLICY_BASE = "@policy"  # in `rlit pipeline`: the model PPO starts from (the SFT model, else the base)
 
@@ -53,6 +55,9 @@ class RewardModelConfig:
     truncation: Literal["left", "drop"] = _help(
         "transformer: a pair with a text over max_length is truncated from the left (keeps the completion's end) or "
         "dropped (TRL's own behaviour). Either way the count is reported.", "left")
+    drop_identical: bool = _help(
+        "Pairs whose chosen and rejected texts are equal (after stripping whitespace) are an error naming file:line; "
+        "true drops them instead, and the count is reported and written to the manifest.", False)
     extract_prompt: bool = _help(
         "Rows without a prompt: the longest common prefix of chosen and rejected (cut back to whitespace) becomes the "
         "prompt, as TRL's extract_prompt does for implicit-prompt data such as hh-rlhf.", False)
@@ -118,14 +123,19 @@ class TrainResult:
     truncated_for_length: int = 0
     seconds: float = 0.0
     manifest: dict[str, Any] = field(default_factory=dict)
+    dropped_identical: int = 0  # pairs with chosen == rejected, dropped (drop_identical = true)
 
 
 def load_splits(cfg: RewardModelConfig) -> tuple[list[Pair], list[Pair], str]:
-    """(train, held-out, data hash) per the config."""
-    pairs = _prepared(read_pairs(cfg.train_file, cfg.limit), cfg)
+    """(train, held-out, data hash) per the config; identical pairs dropped are counted on ``cfg``."""
+    pairs, dropped = read_pairs_counted(cfg.train_file, cfg.limit, cfg.drop_identical)
+    pairs = _prepared(pairs, cfg)
     data_hash = file_hash(cfg.train_file)
     if cfg.eval_file:
-        return pairs, _prepared(read_pairs(cfg.eval_file), cfg), f"{data_hash}+{file_hash(cfg.eval_file)}"
+        held, more = read_pairs_counted(cfg.eval_file, None, cfg.drop_identical)
+        cfg._dropped_identical = dropped + more  # type: ignore[attr-defined]
+        return pairs, _prepared(held, cfg), f"{data_hash}+{file_hash(cfg.eval_file)}"
+    cfg._dropped_identical = dropped  # type: ignore[attr-defined]
     train, held = split_pairs(pairs, cfg.eval_fraction, cfg.seed)
     return train, held, data_hash
 
@@ -137,15 +147,21 @@ def _prepared(pairs: list[Pair], cfg: RewardModelConfig) -> list[Pair]:
 def train_reward_model(cfg: RewardModelConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Train per ``cfg.kind``, save the folder with its manifest, and return the result."""
     start = time.perf_counter()
+    check_writable(cfg.output_dir, "output_dir", folder=True)  # before the data and the models load
+    refuse_same_file({"train_file": cfg.train_file, "eval_file": cfg.eval_file}, {"output_dir": cfg.output_dir})
     train, held, data_hash = load_splits(cfg)
-    log(f"{len(train)} training pairs, {len(held)} held-out pairs ({cfg.kind}, base {cfg.base_model})")
-    Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
-    if cfg.kind == "minilm":
-        result = _train_minilm(cfg, train, held, data_hash, log)
-    else:
-        from rlit.training.reward_transformer import train_transformer
+    dropped = getattr(cfg, "_dropped_identical", 0)
+    log(f"{len(train)} training pairs, {len(held)} held-out pairs ({cfg.kind}, base {cfg.base_model})"
+        + (f"; {dropped} pairs with chosen == rejected dropped" if dropped else ""))
+    with keeping(f"nothing final is written until training ends; {cfg.output_dir} may hold a partial model"
+                 + ("; rerun to resume from output_dir/checkpoints" if cfg.kind == "transformer" and cfg.resume else "")):
+        if cfg.kind == "minilm":
+            result = _train_minilm(cfg, train, held, data_hash, log)
+        else:
+            from rlit.training.reward_transformer import train_transformer
 
-        result = train_transformer(cfg, train, held, data_hash, log)
+            result = train_transformer(cfg, train, held, data_hash, log)
+    result.dropped_identical = dropped
     result.seconds = time.perf_counter() - start
     log(f"held-out pairwise accuracy {result.accuracy:.3f} on {result.n_eval} pairs; trained in {result.seconds:.1f} s; saved {result.output_dir}")
     return result
@@ -180,7 +196,7 @@ def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], d
         "kind": "minilm", "base_model": cfg.base_model, "accuracy": accuracy, "n_train": len(train), "n_eval": len(held),
         "data_hash": data_hash, "separator": cfg.separator, "max_length": cfg.max_length, "truncation_side": "left",
         "head": cfg.head, "features": cfg.features, "extract_prompt": cfg.extract_prompt, "truncated_for_length": truncated,
-        "head_seconds": round(head_seconds, 2),
+        "head_seconds": round(head_seconds, 2), "dropped_identical": getattr(cfg, "_dropped_identical", 0),
     }
     write_manifest(cfg.output_dir, manifest)
     return TrainResult(Path(cfg.output_dir), "minilm", accuracy, len(train), len(held), truncated_for_length=truncated, manifest=manifest)

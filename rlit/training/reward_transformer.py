@@ -206,7 +206,7 @@ def train_transformer(cfg: "RewardModelConfig", train: list[Pair], held: list[Pa
         "data_hash": data_hash, "separator": cfg.separator, "chat_template": False, "append_eos": True,
         "max_length": cfg.max_length, "truncation_side": "left", "truncation": cfg.truncation,
         "dropped_for_length": dropped, "truncated_for_length": truncated, "held_out_dropped_for_length": h_dropped,
-        "lora": cfg.lora, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "warmup_ratio": cfg.warmup_ratio,
+        "dropped_identical": getattr(cfg, "_dropped_identical", 0), "lora": cfg.lora, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "warmup_ratio": cfg.warmup_ratio,
     }
     write_manifest(out, manifest)
     return TrainResult(out, "transformer", accuracy, len(chosen), len(h_chosen), dropped, truncated, manifest=manifest)
