@@ -45,7 +45,7 @@ class Scorer:
         self.composite = _build_composite(spec, Path(base_dir), origin)
         self.single = spec.source is not None
         self.names = [e.name for e in self.composite.entries]
-        default = type(self.composite.entries[0].source).higher_is_better if self.single else True
+        default = bool(self.composite.entries[0].source.higher_is_better) if self.single else True  # instance: may depend on options
         self.higher_is_better = default if spec.higher_is_better is None else spec.higher_is_better
         self.plugins = {n: _plugin_version(registry, e.config.name) for n, e in zip(self.names, self.composite.entries)}
 
