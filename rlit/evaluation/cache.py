@@ -39,7 +39,10 @@ class JsonlCache:
         self.data: dict[str, Any] = {}
         self.stored = 0  # values put during this run (computed, not read back)
         if self.path is not None and self.path.is_file():
-            self._load(self.path)
+            try:
+                self._load(self.path)
+            except OSError as exc:
+                log.warning("cache %s: unreadable (%s); its values will be recomputed", self.path, exc.strerror or exc)
 
     def _load(self, path: Path) -> None:
         """Read every good line; a damaged file (a line cut by a crash, bytes that are not UTF-8,
@@ -67,10 +70,13 @@ class JsonlCache:
         self.stored += len(items)
         if self.path is None or not items:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:
-            for k, v in items.items():
-                f.write(json.dumps({"k": k, "v": v}, allow_nan=True) + "\n")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as f:
+                f.write("".join(json.dumps({"k": k, "v": v}, allow_nan=True) + "\n" for k, v in items.items()))
+        except OSError as exc:  # a full disk must not stop the run: the values stay in memory
+            log.warning("cache %s: not written (%s); this run goes on without saving to it", self.path, exc.strerror or exc)
+            self.path = None
 
 
 def _entry(raw: bytes) -> dict[str, Any] | None:
