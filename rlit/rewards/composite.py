@@ -30,7 +30,8 @@ from rlit.rewards.cache import ScoreCache, row_key
 from rlit.rewards.config import RewardConfig, SourceConfig, load_reward_config
 from rlit.rewards.guard import build_source, call_isolated, call_source, code_fingerprint, resolve_source
 from rlit.rewards.normalize import Normalizer, make_normalizer
-from rlit.rewards.source import TRL_EXTRA_KEYWORDS, RewardSource, Unscorable, as_text, prompt_text
+from rlit.rewards.functions import FunctionSource
+from rlit.rewards.source import TRL_EXTRA_KEYWORDS, AsyncRewardFunction, RewardSource, Unscorable, as_text, prompt_text
 
 log = logging.getLogger("rlit.rewards")
 
@@ -45,6 +46,7 @@ class SourceEntry:
     config: SourceConfig
     normalizer: Normalizer
     cache_tag: str  # source name + class + plugin version + code fingerprint: part of every cache key
+    provenance: str = ""  # "<distribution> <version>" or "function <module:attr> (sha256 ...)", for manifests
 
 
 @dataclass
@@ -82,26 +84,28 @@ class CompositeReward:
         self.last_result: RewardResult | None = None
 
     @classmethod
-    def from_config(cls, config: str | Path | dict | RewardConfig, registry: Any = None, origin: str | None = None) -> "CompositeReward":
-        """Build from a TOML path, dict or ``RewardConfig``; sources come from the plugin registry.
+    def from_config(cls, config: str | Path | dict | RewardConfig, registry: Any = None, origin: str | None = None,
+                    base_dir: str | Path | None = None) -> "CompositeReward":
+        """Build from a TOML path, dict or ``RewardConfig``; sources come from the plugin registry
+        (``name =``) or are imported functions (``function =``).
 
-        ``origin`` names a dict config in error messages (e.g. ``"ppo.toml: [reward]"``).
+        ``origin`` names a dict config in error messages (e.g. ``"ppo.toml: [reward]"``);
+        ``base_dir`` is where a dict config's relative paths resolve (default: the current folder).
         """
         from rlit.plugins import get_registry
 
-        cfg = load_reward_config(config, origin=origin)
+        cfg = load_reward_config(config, origin=origin, base_dir=base_dir)
         registry = registry or get_registry()
         where = [f"{cfg.origin}: sources[{i}]" for i in range(len(cfg.sources))]
         # Check every entry (name, option names and types) before constructing any: a typo in the
         # last entry should not cost loading the reward model of the first.
-        resolved = [resolve_source(registry, sc, w) for sc, w in zip(cfg.sources, where)]
+        resolved = [resolve_source(registry, sc, w, cfg.base_dir) for sc, w in zip(cfg.sources, where)]
         entries = []
         for sc, w, r in zip(cfg.sources, where, resolved):
-            source, tag = build_source(registry, sc, w, r)
+            source, tag = build_source(registry, sc, w, r, cfg.base_dir)
             norm = make_normalizer(sc.normalize or cfg.normalize)
-            entries.append(SourceEntry(sc.key, source, sc.weight, sc, norm, tag))
-        cache = ScoreCache(cfg.cache_size, cfg.cache_dir) if (cfg.cache_size > 0 or cfg.cache_dir) else None
-        return cls(entries, cfg, cache)
+            entries.append(SourceEntry(sc.key, source, sc.weight, sc, norm, tag, _provenance(registry, sc, source)))
+        return cls(entries, cfg, _make_cache(cfg))
 
     @property
     def __name__(self) -> str:  # TRL names reward functions by __name__
@@ -109,15 +113,22 @@ class CompositeReward:
 
     @property
     def fingerprints(self) -> dict[str, str]:
-        """Per source: sha256 of the code of the package that defines it (in its ``cache_tag``)."""
-        return {e.name: code_fingerprint(type(e.source)) for e in self.entries}
+        """Per source: sha256 of the code of the package (or function file) that defines it (in
+        its ``cache_tag``)."""
+        return {e.name: code_fingerprint(e.source if isinstance(e.source, FunctionSource) else type(e.source)) for e in self.entries}
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        """Per source, for manifests: ``"<distribution> <version>"`` of a plugin's source, or
+        ``"function <module:attr> (sha256 <code fingerprint>)"`` of a function source."""
+        return {e.name: e.provenance for e in self.entries}
 
     @property
     def required_columns(self) -> dict[str, str]:
         """Dataset columns the sources declare they need: column -> first source needing it."""
         out: dict[str, str] = {}
         for e in self.entries:
-            for col in type(e.source).columns:
+            for col in e.source.columns:  # the instance's: a function source's depend on its config
                 out.setdefault(col, e.name)
         return out
 
@@ -207,6 +218,31 @@ class CompositeReward:
         return total, vetoed_by
 
     # -- TRL adapter and details -------------------------------------------------------------
+    def reward_funcs(self) -> list["SourceRewardFunction"]:
+        """One TRL reward function per source, each named by its label (TRL logs
+        ``rewards/<label>/mean``), for ``GRPOTrainer(reward_funcs=..., args=GRPOConfig(
+        reward_weights=composite.reward_weights()))``. Each goes through this composite's guarded
+        call, cache and failure policy and returns the source's raw scores: TRL does the
+        weighting, so this config's normalisation, vetoes and clip do not apply."""
+        return [SourceRewardFunction(self, e.name) for e in self.entries]
+
+    def reward_weights(self) -> list[float]:
+        """The sources' weights, in the order of ``reward_funcs()``."""
+        return [e.weight for e in self.entries]
+
+    def as_async(self) -> "AsyncRewardFunction":
+        """This composite as an ``async`` TRL reward function (scored in a worker thread, so TRL
+        runs it concurrently with its other async reward functions)."""
+        return AsyncRewardFunction(self)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The cache holds a lock and maybe a sqlite connection: rebuilt from the config instead.
+        return {k: v for k, v in self.__dict__.items() if k != "cache"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.cache = _make_cache(self.config)
+
     def __call__(self, prompts: list[Any] | None = None, completions: list[Any] | None = None, **kwargs: Any) -> list[float | None]:
         """TRL reward function: conversational items become text, only dataset columns pass on,
         and each source's mean and share go to TRL's ``log_metric`` when it offers one."""
@@ -249,6 +285,44 @@ class CompositeReward:
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
+
+
+class SourceRewardFunction:
+    """One source of a composite as a TRL reward function (see ``CompositeReward.reward_funcs``).
+    Picklable (with its composite), and named by the source's label."""
+
+    def __init__(self, composite: CompositeReward, name: str):
+        self.composite = composite
+        self.name = name
+
+    @property
+    def __name__(self) -> str:  # TRL's get_callable_name reads this
+        return self.name
+
+    def __call__(self, prompts: list[Any] | None = None, completions: list[Any] | None = None, **kwargs: Any) -> list[float | None]:
+        texts = [as_text(c) for c in (completions or [])]
+        ptexts = [prompt_text(p) for p in prompts] if prompts is not None else [""] * len(texts)
+        columns = {k: v for k, v in kwargs.items() if k not in TRL_EXTRA_KEYWORDS}
+        n = _check_batch(ptexts, texts, columns, {})
+        entry = next(e for e in self.composite.entries if e.name == self.name)
+        call = self.composite._raw_scores(entry, ptexts, texts, columns, n)
+        return [None if math.isnan(v) else float(v) for v in call.values]
+
+    def as_async(self) -> AsyncRewardFunction:
+        return AsyncRewardFunction(self)
+
+
+def _make_cache(cfg: RewardConfig) -> ScoreCache | None:
+    return ScoreCache(cfg.cache_size, cfg.cache_dir) if (cfg.cache_size > 0 or cfg.cache_dir) else None
+
+
+def _provenance(registry: Any, sc: SourceConfig, source: RewardSource) -> str:
+    if isinstance(source, FunctionSource):
+        return f"function {source.spec} (sha256 {source.fingerprint[:16]})"
+    reg = registry.sources.get(sc.name)
+    info = registry.plugins.get(reg.plugin) if reg else None
+    version = info.version if info and info.version else "(version unknown)"
+    return f"{(reg.distribution or reg.plugin) if reg else '?'} {version}"
 
 
 def _check_batch(prompts: list, completions: list, columns: dict, required: dict[str, str]) -> int:

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from rlit.configfile import read_toml
 from rlit.errors import ConfigError
@@ -40,7 +40,11 @@ class VetoConfig(_Strict):
 class SourceConfig(_Strict):
     """One ``[[sources]]`` entry."""
 
-    name: str = Field(description="A registered reward source (see `rlit rewards`).")
+    name: str | None = Field(None, description="A registered reward source (see `rlit rewards`); with `function`, the source's name (default: the function's).")
+    function: str | None = Field(None, description="A plain reward function instead of a registered source: 'package.module:attr' or 'path/to/file.py:attr' (relative to the config file). Importing it runs its module's code.")
+    signature: Literal["trl", "verl"] = Field("trl", description="How `function` is called: trl = fn(prompts, completions, **columns) per batch; verl = compute_score(data_source, solution_str, ground_truth, extra_info) per row.")
+    columns: dict[str, str] = Field(default_factory=dict, description="`function` only: parameter -> the row column it is given from (verl defaults: data_source, ground_truth, extra_info).")
+    completions: Literal["auto", "text", "messages"] = Field("auto", description="`function` with signature trl only: completions as strings or as TRL's conversational [{role, content}] lists; auto = messages when the function's `completions` is annotated as message lists (trl.rewards).")
     label: str | None = Field(None, description="Key for this entry in scores and stats; defaults to `name`. Needed when one source appears twice.")
     weight: float = Field(1.0, description="Multiplies the (normalised) score; a negative weight turns a score into a penalty.")
     options: dict[str, Any] = Field(default_factory=dict, description="Constructor keywords of the source.")
@@ -50,9 +54,35 @@ class SourceConfig(_Strict):
     timeout: float | None = Field(None, gt=0, description="Seconds to wait for one batch from this source; unset = no limit.")
     cache: bool = Field(True, description="Cache this source's scores (turn off for non-deterministic sources).")
 
+    @field_validator("function")
+    @classmethod
+    def _function_spec(cls, value: str | None) -> str | None:
+        from rlit.rewards.functions import parse_function_spec
+
+        if value is not None:
+            parse_function_spec(value)  # ValueError -> "sources[i].function: ..."
+        return value
+
+    @model_validator(mode="after")
+    def _name_or_function(self) -> "SourceConfig":
+        if self.function is None:
+            if self.name is None:
+                raise ValueError("give 'name' (a registered reward source, see `rlit rewards`) or 'function' ('package.module:function')")
+            extra = [k for k in ("signature", "columns", "completions") if k in self.model_fields_set]
+            if extra:
+                raise ValueError(f"{', '.join(map(repr, extra))} only apply to a 'function' source")
+            return self
+        if self.name is None:
+            from rlit.rewards.functions import default_name
+
+            self.name = default_name(self.function)
+        if self.signature == "verl" and "completions" in self.model_fields_set:
+            raise ValueError("'completions' applies to signature = \"trl\" only (verl gets solution_str)")
+        return self
+
     @property
     def key(self) -> str:
-        return self.label or self.name
+        return self.label or self.name  # type: ignore[return-value]  # set by the validator
 
 
 class RewardConfig(_Strict):
@@ -64,6 +94,7 @@ class RewardConfig(_Strict):
     cache_dir: str | None = Field(None, description="Folder for a persistent sqlite score cache, relative to the config file.")
     sources: list[SourceConfig] = Field(min_length=1, description="The reward sources, as [[sources]] tables.")
     _origin: str = PrivateAttr("reward config")
+    _base_dir: str | None = PrivateAttr(None)  # the config file's folder: relative function files resolve here
 
     @model_validator(mode="after")
     def _unique_keys(self) -> "RewardConfig":
@@ -82,15 +113,22 @@ class RewardConfig(_Strict):
         """Where this config came from (the file name), for error messages."""
         return self._origin
 
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder relative ``function`` file paths resolve against (the config file's)."""
+        return Path(self._base_dir) if self._base_dir else None
 
-def load_reward_config(source: str | Path | dict | RewardConfig, origin: str | None = None) -> RewardConfig:
+
+def load_reward_config(source: str | Path | dict | RewardConfig, origin: str | None = None,
+                       base_dir: str | Path | None = None) -> RewardConfig:
     """A validated ``RewardConfig`` from a TOML path, a dict, or a config (returned as is).
 
-    Errors are ``ConfigError`` naming the file (or ``origin``) and the key.
+    Errors are ``ConfigError`` naming the file (or ``origin``) and the key. ``base_dir`` is where
+    a dict config's relative paths resolve (a file's own folder otherwise; else the current one).
     """
     if isinstance(source, RewardConfig):
         return source
-    base: Path | None = None
+    base: Path | None = Path(base_dir) if base_dir is not None else None
     if isinstance(source, (str, Path)):
         data, origin, base = read_toml(source), origin or str(source), Path(source).parent
     elif isinstance(source, dict):
@@ -102,6 +140,7 @@ def load_reward_config(source: str | Path | dict | RewardConfig, origin: str | N
     except ValidationError as exc:
         raise ConfigError(f"{origin}: {format_validation_error(exc)}") from None
     config._origin = origin
+    config._base_dir = str(base) if base is not None else None
     if base is not None and config.cache_dir is not None:
         config.cache_dir = str(base / config.cache_dir)
     return config

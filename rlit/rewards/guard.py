@@ -22,9 +22,15 @@ from rlit.rewards.config import SourceConfig
 from rlit.rewards.source import RewardSource, Unscorable
 
 
-def resolve_source(registry: Any, sc: SourceConfig, where: str) -> tuple[type[RewardSource], dict[str, Any]]:
-    """The configured source's class and its options checked against the constructor (names and
-    type hints); nothing is constructed yet, so a config's every entry is checked first."""
+Factory = Any  # a RewardSource class, or a FunctionSource partial: called with the options
+
+
+def resolve_source(registry: Any, sc: SourceConfig, where: str, base_dir: Path | None = None) -> tuple[Factory, dict[str, Any]]:
+    """The configured source's class (or, for ``function =``, the imported function wrapped as a
+    ``FunctionSource`` factory) and its options checked against the constructor or function
+    (names and type hints); nothing is constructed yet, so a config's every entry is checked first."""
+    if sc.function is not None:
+        return resolve_function(sc, where, base_dir)
     try:
         cls = registry.source_class(sc.name)
     except PluginError as exc:
@@ -33,21 +39,58 @@ def resolve_source(registry: Any, sc: SourceConfig, where: str) -> tuple[type[Re
     return cls, typed_options(cls, sc.options, where)
 
 
+def resolve_function(sc: SourceConfig, where: str, base_dir: Path | None) -> tuple[Factory, dict[str, Any]]:
+    """Import ``sc.function`` and check ``options`` and ``columns`` against its parameters."""
+    from rlit.rewards.functions import function_parameters, load_function
+
+    fn, _ = load_function(sc.function, base_dir, f"{where}.function")  # type: ignore[arg-type]
+    names, takes_any = function_parameters(fn)
+    label = f"function {sc.function!r}"
+    for key in sc.options:
+        if key not in names and not takes_any:
+            close = difflib.get_close_matches(key, sorted(names), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}.options.{key}: {label} takes no keyword {key!r}{hint}; its parameters: {', '.join(sorted(names)) or 'none'}")
+    for key in sc.columns:
+        if key not in names and not takes_any:
+            raise ConfigError(f"{where}.columns.{key}: {label} has no parameter {key!r}; its parameters: {', '.join(sorted(names)) or 'none'}")
+    options = _validated(_callable_hints(fn), sc.options, where)
+    factory = functools.partial(_function_source, sc, where, str(base_dir) if base_dir else None)
+    return factory, options
+
+
+def _function_source(sc: SourceConfig, where: str, base_dir: str | None, **options: Any) -> RewardSource:
+    from rlit.rewards.functions import FunctionSource
+
+    return FunctionSource(sc.function, sc.name, sc.signature, sc.columns, sc.completions, options,  # type: ignore[arg-type]
+                          base_dir, f"{where}.function")
+
+
 def build_source(registry: Any, sc: SourceConfig, where: str,
-                 resolved: tuple[type[RewardSource], dict[str, Any]] | None = None) -> tuple[RewardSource, str]:
+                 resolved: tuple[Factory, dict[str, Any]] | None = None, base_dir: Path | None = None) -> tuple[RewardSource, str]:
     """Instantiate the configured source; return it and its cache tag. ``where`` = ``"file: sources[i]"``."""
-    cls, options = resolved or resolve_source(registry, sc, where)
+    cls, options = resolved or resolve_source(registry, sc, where, base_dir)
+    what = f"function {sc.function!r}" if sc.function else f"reward source {sc.name!r}"
     try:
         source = cls(**options)
     except RlitError as exc:  # the plugin's own one-line message: say which entry it is about
         raise _prefixed(exc, where) from None
     except (ValueError, TypeError) as exc:  # a constructor rejecting a value is a config problem
-        raise ConfigError(f"{where}.options: reward source {sc.name!r} rejected its options: {type(exc).__name__}: {_first_line(exc)}") from exc
+        raise ConfigError(f"{where}.options: {what} rejected its options: {type(exc).__name__}: {_first_line(exc)}") from exc
     except Exception as exc:
-        raise PluginError(f"{where}: reward source {sc.name!r} could not be created with options {sc.options}: {type(exc).__name__}: {_first_line(exc)}") from exc
+        raise PluginError(f"{where}: {what} could not be created with options {sc.options}: {type(exc).__name__}: {_first_line(exc)}") from exc
+    if sc.function:
+        return source, source_tag(sc, source)
     reg = registry.sources[sc.name]
     version = registry.plugins[reg.plugin].version if reg.plugin in registry.plugins else None
     return source, f"{sc.name}|{cls.__module__}.{cls.__qualname__}|{reg.distribution}=={version}|code={code_fingerprint(cls)[:16]}"
+
+
+def source_tag(sc: SourceConfig, source: Any) -> str:
+    """A function source's cache tag: the import string, call convention, column mapping and
+    the fingerprint of the code the function comes from."""
+    mapping = json.dumps(sc.columns, sort_keys=True)
+    return f"function|{sc.function}|{sc.signature}|{mapping}|{'messages' if source.messages else 'text'}|code={source.fingerprint[:16]}"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -63,16 +106,27 @@ def _prefixed(exc: RlitError, where: str) -> RlitError:
     return exc
 
 
-def code_fingerprint(cls: type) -> str:
-    """sha256 of the code that defines ``cls``: every .py file of its top-level package (or its
-    single-file module). Part of each cache key, so editing a plugin's ``score`` (``pip install
-    -e``) invalidates its cached scores even when its version number did not change."""
-    top = sys.modules.get(cls.__module__.split(".")[0])
+def code_fingerprint(cls: Any) -> str:
+    """sha256 of the code that defines ``cls`` (a class, function or module): every .py file of
+    its top-level package (or its single-file module). Part of each cache key, so editing a
+    plugin's ``score`` (``pip install -e``) invalidates its cached scores even when its version
+    number did not change."""
+    from rlit.rewards.functions import FunctionSource
+
+    if isinstance(cls, FunctionSource):  # an instance: the code of the function it wraps
+        return cls.fingerprint
+    module = cls.__name__ if inspect.ismodule(cls) else cls.__module__
+    top = sys.modules.get(module.split(".")[0])
     folders = list(getattr(top, "__path__", None) or [])
     if folders:
         return _folder_digest(tuple(sorted(str(f) for f in folders)))
-    file = getattr(top, "__file__", None) or getattr(sys.modules.get(cls.__module__), "__file__", None)
+    file = getattr(top, "__file__", None) or getattr(sys.modules.get(module), "__file__", None)
     return _folder_digest((str(file),)) if file else "no-source-file"
+
+
+def file_digest(path: str) -> str:
+    """sha256 of one source file (name and bytes), as for a single-file module."""
+    return _folder_digest((str(path),))
 
 
 @functools.lru_cache(maxsize=None)  # once per process per package: plugins do not change mid-run
@@ -112,7 +166,10 @@ def typed_options(cls: type[RewardSource], options: dict[str, Any], where: str) 
     """Options validated against the constructor's type hints (pydantic, strict as for JSON: an
     int is no float's stand-in, "abc" is no number, but a list may fill a tuple and a string a
     Path). Unannotated parameters accept anything. Returns the validated values."""
-    hints = _init_hints(cls)
+    return _validated(_init_hints(cls), options, where)
+
+
+def _validated(hints: dict[str, Any], options: dict[str, Any], where: str) -> dict[str, Any]:
     out = dict(options)
     for key, value in options.items():
         if key not in hints:
@@ -138,6 +195,15 @@ def _init_hints(cls: type) -> dict[str, Any]:
     except Exception:  # an annotation that does not resolve: keep the ones that are real types
         hints = {p.name: p.annotation for p in inspect.signature(cls.__init__).parameters.values()
                  if p.annotation is not inspect.Parameter.empty and not isinstance(p.annotation, str)}
+    hints.pop("return", None)
+    return hints
+
+
+def _callable_hints(fn: Any) -> dict[str, Any]:
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations (or not a plain function): no type checks
+        return {}
     hints.pop("return", None)
     return hints
 

@@ -84,6 +84,25 @@ class Unscorable:
         return hash(("Unscorable", self.reason))
 
 
+class AsyncRewardFunction:
+    """A synchronous reward function (a source, a composite, or one of its ``reward_funcs()``)
+    with an ``async __call__``: TRL gathers async reward functions concurrently, and this runs
+    the wrapped call in a worker thread meanwhile. Keeps the wrapped function's ``__name__`` (TRL's
+    log key) and pickles as the wrapped object does."""
+
+    def __init__(self, fn: Any):
+        self.fn = fn
+
+    @property
+    def __name__(self) -> str:
+        return getattr(self.fn, "__name__", type(self.fn).__name__)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> list[float | None]:
+        import asyncio
+
+        return await asyncio.to_thread(self.fn, *args, **kwargs)
+
+
 class RewardSource:
     """Base class of every reward source.
 
@@ -116,6 +135,11 @@ class RewardSource:
     @property
     def __name__(self) -> str:  # TRL logs reward functions by __name__
         return self.name or type(self).__name__
+
+    def as_async(self) -> "AsyncRewardFunction":
+        """This source as an ``async`` TRL reward function (scored in a worker thread, so TRL
+        runs it concurrently with its other async reward functions)."""
+        return AsyncRewardFunction(self)
 
     @classmethod
     def options(cls) -> list[OptionInfo]:
