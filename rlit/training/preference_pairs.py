@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
 
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_OPEN_CLOSED, Device, build, config_folder, load_stage, model_field, path_field
+from rlit.atomic import check_writable, refuse_same_file, write_text
 from rlit.errors import ConfigError, DataError
+from rlit.interrupts import keeping
 
 
 def _help(text: str, default: Any = None) -> Any:
@@ -87,7 +89,10 @@ def build_preference_pairs(cfg: PreferencePairsConfig, log: Callable[[str], None
     prompt_set = load_prompt_set(cfg.prompts, getattr(cfg, "_base", "."), cfg.limit)
     rows = prompt_set.rows
     out = Path(cfg.output_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(out, "output_file")  # before any model loads
+    prompts_file = Path(getattr(cfg, "_base", ".")) / cfg.prompts
+    if prompts_file.is_file():
+        refuse_same_file({"prompts": prompts_file}, {"output_file": out})
     done = _read_done(out, _config_hash(cfg, prompt_set.sha256))
     result = PairsResult(out, resumed=sum(r["key"] in done for r in rows))
     todo = [r for r in rows if r["key"] not in done]
@@ -96,6 +101,16 @@ def build_preference_pairs(cfg: PreferencePairsConfig, log: Callable[[str], None
     composite = CompositeReward.from_config(cfg.reward, registry=registry)
     generator = _Generator(cfg, out) if cfg.policy and todo else None
     bar = tqdm(total=len(todo), desc="preference pairs", unit="prompt")
+    with keeping(f"pairs of finished prompts are kept in {out} (listed in {_done_path(out).name}); rerun the same command to continue"):
+        _run_chunks(todo, cfg, generator, composite, result, out, bar)
+    bar.close()
+    mean_margin = sum(result.margins) / len(result.margins) if result.margins else float("nan")
+    log(f"{result.pairs_written} pairs from {result.prompts_done} prompts (mean margin {mean_margin:.3f}); "
+        f"{result.ties} ties/under min_margin={cfg.min_margin}, {result.unscored} with < 2 scored candidates")
+    return result
+
+
+def _run_chunks(todo: list[dict], cfg: PreferencePairsConfig, generator: Any, composite: Any, result: PairsResult, out: Path, bar: Any) -> None:
     for start in range(0, len(todo), cfg.chunk_prompts):
         chunk = todo[start : start + cfg.chunk_prompts]
         candidates = _candidates(chunk, cfg, generator)
@@ -105,11 +120,6 @@ def build_preference_pairs(cfg: PreferencePairsConfig, log: Callable[[str], None
         result.pairs_written += len(pairs)
         bar.update(len(chunk))
         bar.set_postfix(pairs=result.pairs_written, ties=result.ties)
-    bar.close()
-    mean_margin = sum(result.margins) / len(result.margins) if result.margins else float("nan")
-    log(f"{result.pairs_written} pairs from {result.prompts_done} prompts (mean margin {mean_margin:.3f}); "
-        f"{result.ties} ties/under min_margin={cfg.min_margin}, {result.unscored} with < 2 scored candidates")
-    return result
 
 
 class _Generator:
@@ -198,10 +208,15 @@ def _read_done(out: Path, config_hash: str) -> set[str]:
     if not done_path.is_file():
         if out.exists():
             raise ConfigError(f"{out} exists but has no {done_path.name}: not written by this command; move it or choose another output_file")
-        done_path.write_text(json.dumps({"config": config_hash}) + "\n", encoding="utf-8")
+        write_text(done_path, json.dumps({"config": config_hash}) + "\n")
         return set()
     lines = done_path.read_text(encoding="utf-8").splitlines()
-    header = json.loads(lines[0]) if lines else {}
+    try:
+        header = json.loads(lines[0]) if lines else {}
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict):
+        raise ConfigError(f"{done_path}: line 1 is not this command's header; delete it and {out.name}, or choose another output_file")
     if header.get("config") != config_hash:
         raise ConfigError(f"{out} was written with a different config or prompt set; delete it and {done_path.name}, or choose another output_file")
     done: set[str] = set()
@@ -227,7 +242,7 @@ def _drop_unfinished(out: Path, done: set[str]) -> None:
         except json.JSONDecodeError:
             continue
     if len(keep) != len(lines):
-        out.write_text("".join(keep), encoding="utf-8")
+        write_text(out, "".join(keep))
 
 
 def _append(out: Path, pairs: list[dict], keys: list[str]) -> None:

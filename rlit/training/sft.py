@@ -9,7 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device
+from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError
+from rlit.interrupts import keeping
 from rlit.jsonl import read_rows
 from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
 
@@ -72,19 +74,24 @@ def train_sft(cfg: SFTStageConfig) -> dict[str, Any]:
 
     from rlit.models import load_causal_lm
 
+    # Cheap checks first: options, the output folder and the data fail before the model loads.
+    if cfg.conversational not in ("auto", "yes", "no"):
+        raise ConfigError(f"sft.conversational: expected auto, yes or no, got {cfg.conversational!r}")
+    if cfg.lm_head_loss not in ("auto", "fused", "full"):
+        raise ConfigError(f"sft.lm_head_loss: expected auto, fused or full, got {cfg.lm_head_loss!r}")
+    refuse_same_file({"train_file": cfg.train_file, "eval_file": cfg.eval_file}, {"output_dir": cfg.output_dir})
+    check_writable(cfg.output_dir, "output_dir", folder=True)
+    train_rows = read_prompt_completion(cfg.train_file)
+    eval_rows = read_prompt_completion(cfg.eval_file) if cfg.eval_file else None
     model, tok = load_causal_lm(cfg.model)
     model.train()
     has_template = bool(getattr(tok, "chat_template", None))
-    if cfg.conversational not in ("auto", "yes", "no"):
-        raise ConfigError(f"sft.conversational: expected auto, yes or no, got {cfg.conversational!r}")
     conversational = has_template if cfg.conversational == "auto" else cfg.conversational == "yes"
     if conversational and not has_template:
         raise ConfigError(f"sft.conversational = 'yes' but the tokenizer of {cfg.model!r} has no chat template")
-    train = _as_dataset(read_prompt_completion(cfg.train_file), conversational)
-    evals = _as_dataset(read_prompt_completion(cfg.eval_file), conversational) if cfg.eval_file else None
+    train = _as_dataset(train_rows, conversational)
+    evals = _as_dataset(eval_rows, conversational) if eval_rows is not None else None
     model = apply_lora(model, cfg.lora)
-    if cfg.lm_head_loss not in ("auto", "fused", "full"):
-        raise ConfigError(f"sft.lm_head_loss: expected auto, fused or full, got {cfg.lm_head_loss!r}")
     args = SFTConfig(
         output_dir=str(Path(cfg.output_dir) / "trainer"),
         max_length=cfg.max_length,
@@ -105,7 +112,8 @@ def train_sft(cfg: SFTStageConfig) -> dict[str, Any]:
         trainer_class = _full_logits_loss(trainer_class)
     trainer = trainer_class(model=model, args=args, train_dataset=train, eval_dataset=evals, processing_class=tok)
     start = time.perf_counter()
-    result = trainer.train()
+    with keeping(f"SFT keeps no checkpoints: nothing is saved to {cfg.output_dir} until training ends; rerun to start again"):
+        result = trainer.train()
     out: dict[str, Any] = {"train_loss": result.training_loss, "steps": result.global_step, "seconds": time.perf_counter() - start}
     if evals is not None:
         out["eval_loss"] = trainer.evaluate()["eval_loss"]

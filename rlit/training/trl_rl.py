@@ -15,7 +15,9 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device
+from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError
+from rlit.interrupts import keeping
 from rlit.training.ppo.data import read_prompt_rows
 from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
 
@@ -92,9 +94,12 @@ def train_trl_rl(cfg: TRLRLConfig, algorithm: str) -> dict[str, Any]:
     if (cfg.reward_config is None) == (cfg.reward is None):
         raise ConfigError(f"{algorithm}: set exactly one of reward_config (a path) or [reward] (a table)")
     composite = CompositeReward.from_config(cfg.reward_config or cfg.reward)
+    refuse_same_file({"prompts_file": cfg.prompts_file}, {"output_dir": cfg.output_dir})
+    check_writable(cfg.output_dir, "output_dir", folder=True)  # before the model loads
+    rows = read_prompt_rows(cfg.prompts_file)
     model, tok = load_causal_lm(cfg.model)
     model.train()
-    dataset, json_columns = _dataset(read_prompt_rows(cfg.prompts_file), bool(getattr(tok, "chat_template", None)))
+    dataset, json_columns = _dataset(rows, bool(getattr(tok, "chat_template", None)))
     config_cls, trainer_cls = {"grpo": (trl.GRPOConfig, trl.GRPOTrainer), "rloo": (trl.RLOOConfig, trl.RLOOTrainer)}[algorithm]
     try:
         args = config_cls(
@@ -119,7 +124,8 @@ def train_trl_rl(cfg: TRLRLConfig, algorithm: str) -> dict[str, Any]:
         model=apply_lora(model, cfg.lora), args=args, train_dataset=dataset, processing_class=tok,
         reward_funcs=[CompositeRewardFunction(composite, json_columns)],
     )
-    result = trainer.train()
+    with keeping(f"{algorithm.upper()} keeps no checkpoints: nothing is saved to {cfg.output_dir} until training ends; rerun to start again"):
+        result = trainer.train()
     save_model(trainer.model, tok, cfg.output_dir)
     history = [h for h in trainer.state.log_history if "reward" in h]
     return {"steps": result.global_step, "train_loss": result.training_loss, "log": history}
