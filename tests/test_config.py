@@ -47,7 +47,7 @@ def test_full_config_loads(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     ('weight = 1.0', r"reward.toml: sources\[0\].weight: Input should be a valid number.*\(got 'high'\)"),
-    ('options = { min_letters = 3 }', r"reward.toml: sources\[0\].wieght: unknown key; valid keys: cache, label, name"),
+    ('options = { min_letters = 3 }', r"reward.toml: sources\[0\].wieght: unknown key; valid keys: cache, columns, completions, function, label, name"),
     ('normalize = "running"', r"reward.toml: normalize: Input should be 'none', 'batch' or 'running' \(got 'zscore'\)"),
     ('clip = 5.0', r"reward.toml: clip: Input should be greater than 0"),
     ('timeout = 2.5', r"reward.toml: sources\[1\].timeout: Input should be greater than 0"),

@@ -47,7 +47,8 @@ class Scorer:
         self.names = [e.name for e in self.composite.entries]
         default = bool(self.composite.entries[0].source.higher_is_better) if self.single else True  # instance: may depend on options
         self.higher_is_better = default if spec.higher_is_better is None else spec.higher_is_better
-        self.plugins = {n: _plugin_version(registry, e.config.name) for n, e in zip(self.names, self.composite.entries)}
+        self.plugins = {n: e.provenance if e.config.function else _plugin_version(registry, e.config.name)  # function: module + code sha256
+                        for n, e in zip(self.names, self.composite.entries)}
 
     def cache(self, root: Path | None) -> JsonlCache:
         tags = [e.cache_tag for e in self.composite.entries]  # class, plugin version, code fingerprint
@@ -88,7 +89,7 @@ def _build_composite(spec: MetricSpec, base_dir: Path, origin: str) -> Any:
         return CompositeReward.from_config(str(path))
     else:
         config = {"sources": spec.sources}
-    return CompositeReward.from_config(config, origin=origin)
+    return CompositeReward.from_config(config, origin=origin, base_dir=base_dir)  # function files resolve beside the suite
 
 
 def _valid_scored(v: Any) -> bool:

@@ -67,17 +67,17 @@ class SourceConfig(_Strict):
     def _name_or_function(self) -> "SourceConfig":
         if self.function is None:
             if self.name is None:
-                raise ValueError("give 'name' (a registered reward source, see `rlit rewards`) or 'function' ('package.module:function')")
+                raise ValueError(".name: Field required: give 'name' (a registered reward source, see `rlit rewards`) or 'function' ('package.module:function')")
             extra = [k for k in ("signature", "columns", "completions") if k in self.model_fields_set]
             if extra:
-                raise ValueError(f"{', '.join(map(repr, extra))} only apply to a 'function' source")
+                raise ValueError(f".{extra[0]}: applies only to a 'function' source (this entry has 'name' = {self.name!r})")
             return self
         if self.name is None:
             from rlit.rewards.functions import default_name
 
             self.name = default_name(self.function)
         if self.signature == "verl" and "completions" in self.model_fields_set:
-            raise ValueError("'completions' applies to signature = \"trl\" only (verl gets solution_str)")
+            raise ValueError(".completions: applies to signature = \"trl\" only (verl passes solution_str)")
         return self
 
     @property
@@ -158,6 +158,9 @@ def format_validation_error(exc: ValidationError) -> str:
             msg = f"unknown key; valid keys: {', '.join(_valid_keys(err['loc']))}"
         elif err["type"] not in ("missing",) and "input" in err and not isinstance(err["input"], dict):
             msg += f" (got {err['input']!r})"
+        if msg.startswith("."):  # a model validator naming the key it is about: "sources[0]" + ".name: ..."
+            parts.append(f"{loc}{msg}")
+            continue
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 

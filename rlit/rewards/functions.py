@@ -113,10 +113,10 @@ def _import_file(target: str, base_dir: Path | None, where: str) -> Any:
 def _fingerprint(module: Any) -> str:
     """sha256 of the code behind the function: its package's .py files (as for plugins), or the
     single file it was loaded from."""
-    from rlit.rewards.guard import code_fingerprint, file_digest
+    from rlit.rewards.guard import code_fingerprint
 
-    if module.__name__.startswith("rlit_function_"):
-        return file_digest(module.__file__)
+    if module.__name__.startswith("rlit_function_"):  # read now: the file may change within a process
+        return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
     return code_fingerprint(module)
 
 

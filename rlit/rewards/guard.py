@@ -124,11 +124,6 @@ def code_fingerprint(cls: Any) -> str:
     return _folder_digest((str(file),)) if file else "no-source-file"
 
 
-def file_digest(path: str) -> str:
-    """sha256 of one source file (name and bytes), as for a single-file module."""
-    return _folder_digest((str(path),))
-
-
 @functools.lru_cache(maxsize=None)  # once per process per package: plugins do not change mid-run
 def _folder_digest(roots: tuple[str, ...]) -> str:
     digest = hashlib.sha256()
