@@ -2,13 +2,28 @@
 
 from rlit.errors import ConfigError, DataError, GateFailed, PluginError, RlitError, SourceError
 from rlit.hookspecs import hookimpl
-from rlit.rewards.source import RewardSource, Unscorable
+from rlit.rewards.source import AsyncRewardFunction, RewardSource, Unscorable
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # imported on first use: the composite pulls in numpy
+    if name == "CompositeReward":
+        from rlit.rewards.composite import CompositeReward
+
+        return CompositeReward
+    if name == "FunctionSource":
+        from rlit.rewards.functions import FunctionSource
+
+        return FunctionSource
+    raise AttributeError(f"module 'rlit' has no attribute {name!r}")
 
 __all__ = [
     "RewardSource",
     "Unscorable",
+    "AsyncRewardFunction",
+    "CompositeReward",
+    "FunctionSource",
     "hookimpl",
     "RlitError",
     "ConfigError",

@@ -184,7 +184,8 @@ class FunctionSource(RewardSource):
         self.column_map = dict(columns or {})
         self.completion_format = completions
         self.kwargs = dict(options or {})
-        self.base_dir = base_dir
+        # Fixed now, so an unpickled copy in another process (another cwd) finds the same file.
+        self.base_dir = base_dir or str(Path.cwd())
         self.where = where
         self.fn, self.fingerprint = load_function(spec, Path(base_dir) if base_dir else None, where)
         self.messages = completions == "messages" or (completions == "auto" and signature == "trl" and wants_messages(self.fn))
