@@ -152,6 +152,10 @@ def test_trl_think_format_reward_gets_conversational_completions():
     ({"function": "rlit_test_fns:strict", "options": {"scael": 2.0}}, r"sources\[0\]\.options\.scael: function 'rlit_test_fns:strict' takes no keyword 'scael' \(did you mean 'scale'\?\)"),
     ({"function": "rlit_test_fns:strict", "options": {"scale": "big"}}, r"sources\[0\]\.options\.scale: .*valid number \(got 'big'; expected float\)"),
     ({"function": "rlit_test_fns:async_score", "signature": "verl", "columns": {"ground_truht": "a"}}, r"sources\[0\]\.columns\.ground_truht: .* has no parameter 'ground_truht'"),
+    ({"function": "rlit_test_fns:brevity", "options": {"completions": ["x"]}}, r"sources\[0\]\.options\.completions: 'completions' is filled from each row"),
+    ({"function": "rlit_test_fns:compute_score", "signature": "verl", "options": {"ground_truth": "5"}}, r"sources\[0\]\.options\.ground_truth: 'ground_truth' is filled from each row for signature = 'verl'"),
+    ({"function": "rlit_test_fns:brevity", "columns": {"prompts": "question"}}, r"sources\[0\]\.columns\.prompts: 'prompts' is the row's prompt"),
+    ({"function": "rlit_test_fns:compute_score", "signature": "verl", "completions": "messages"}, r"sources\[0\]\.completions: applies to signature = \"trl\" only"),
 ])
 def test_bad_function_entries_name_the_key(fns, tmp_path, entry, message):
     with pytest.raises(ConfigError, match=r"reward\.toml: " + message):

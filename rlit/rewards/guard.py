@@ -41,17 +41,22 @@ def resolve_source(registry: Any, sc: SourceConfig, where: str, base_dir: Path |
 
 def resolve_function(sc: SourceConfig, where: str, base_dir: Path | None) -> tuple[Factory, dict[str, Any]]:
     """Import ``sc.function`` and check ``options`` and ``columns`` against its parameters."""
-    from rlit.rewards.functions import function_parameters, load_function
+    from rlit.rewards.functions import VERL_DEFAULT_COLUMNS, function_parameters, load_function
 
     fn, _ = load_function(sc.function, base_dir, f"{where}.function")  # type: ignore[arg-type]
     names, takes_any = function_parameters(fn)
     label = f"function {sc.function!r}"
+    reserved = {"solution_str", *VERL_DEFAULT_COLUMNS, *sc.columns} if sc.signature == "verl" else {"prompts", "completions", *sc.columns}
     for key in sc.options:
+        if key in reserved:  # rlit fills these from the row: an option would silently replace them
+            raise ConfigError(f"{where}.options.{key}: {key!r} is filled from each row for signature = {sc.signature!r}; it cannot be an option")
         if key not in names and not takes_any:
             close = difflib.get_close_matches(key, sorted(names), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{where}.options.{key}: {label} takes no keyword {key!r}{hint}; its parameters: {', '.join(sorted(names)) or 'none'}")
     for key in sc.columns:
+        if sc.signature == "trl" and key in ("prompts", "completions"):
+            raise ConfigError(f"{where}.columns.{key}: {key!r} is the row's {key[:-1]}; map a column to another parameter")
         if key not in names and not takes_any:
             raise ConfigError(f"{where}.columns.{key}: {label} has no parameter {key!r}; its parameters: {', '.join(sorted(names)) or 'none'}")
     options = _validated(_callable_hints(fn), sc.options, where)
