@@ -74,7 +74,7 @@ class _ResultsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["rlit-results/1"]
     suite: dict[str, Any] = Field(default_factory=dict)
-    verdict: Literal["pass", "fail", "error", "interrupted"] | None = None
+    verdict: Literal["pass", "fail", "error", "interrupted", "incomplete"] | None = None
     baseline: str | None = None
     manifest: dict[str, Any] = Field(default_factory=dict)
     evals: list[_EvalRecord]

@@ -117,6 +117,7 @@ def evaluate(
         check_writable(cache_root, "--cache-dir", folder=True)
     results = SuiteResults({"name": suite.name, "path": suite.path, "sha256": suite.sha256}, _manifest(suite, limit))
     results.manifest["max_new_tokens_override"] = max_new_tokens
+    results.verdict = "incomplete"  # what results.json says while evals run (or if the process is killed)
     bars = _progress_bars() if progress else None
     ctx = _Context(model, tokenizer, device, cache_root, bars)
     where = f"{out}/results.json" if out else "the returned results"

@@ -6,7 +6,8 @@ from typing import Any
 
 from rlit.evaluation.results import SuiteResults
 
-ICON = {"pass": "✅ pass", "fail": "❌ fail", "error": "⚠️ error", "interrupted": "⏹ interrupted (not gated)"}
+ICON = {"pass": "✅ pass", "fail": "❌ fail", "error": "⚠️ error", "interrupted": "⏹ interrupted (not gated)",
+        "incomplete": "⏳ incomplete (not gated)"}
 
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|~#"})
 
