@@ -232,6 +232,16 @@ def test_rlit_score_bad_function_is_one_line_exit_2(tmp_path, monkeypatch, capsy
     assert "sources[0].function: no module named 'nope_mod_zz'" in err and "Traceback" not in err
 
 
+def test_the_functions_example_runs(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "functions"
+    out = tmp_path / "scored.jsonl"
+    assert _cli(monkeypatch, "score", "--config", example / "reward.toml", "--input", example / "rows.jsonl", "--output", out) == 0
+    scored = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["scores"]["math"] for row in scored] == [1.0, 0.0, 1.0]
+
+
 SUITE = '''
 name = "functions"
 bootstrap = 100

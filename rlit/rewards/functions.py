@@ -187,6 +187,7 @@ class FunctionSource(RewardSource):
         # Fixed now, so an unpickled copy in another process (another cwd) finds the same file.
         self.base_dir = base_dir or str(Path.cwd())
         self.where = where
+        self.description = f"function {spec} ({signature} signature)"  # what `rlit serve`'s /sources shows
         self.fn, self.fingerprint = load_function(spec, Path(base_dir) if base_dir else None, where)
         self.messages = completions == "messages" or (completions == "auto" and signature == "trl" and wants_messages(self.fn))
         self._details: tuple[Any, list[dict[str, Any]]] | None = None
