@@ -1,0 +1,59 @@
+"""The one typed layer for stage configs: finite floats, field bounds, devices, path resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import pytest
+
+from rlit.configfile import POSITIVE, Device, build, load_stage, resolve_model, resolve_path
+from rlit.errors import ConfigError
+
+
+@dataclass
+class Inner:
+    rate: Annotated[float, POSITIVE] = 1.0
+
+
+@dataclass
+class Stage:
+    data: str = field(default="d.jsonl", metadata={"path": True})
+    model: str = field(default="org/name", metadata={"model": True})
+    files: list[str] = field(default_factory=list, metadata={"path": True})
+    scale: float | None = None
+    device: Device = "cpu"
+    inner: Inner = field(default_factory=Inner)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"scale": float("nan")}, r"s.toml: \[x\] scale: Input should be a finite number"),
+    ({"inner": {"rate": float("inf")}}, r"inner.rate: Input should be a finite number"),
+    ({"inner": {"rate": 0}}, r"inner.rate: Input should be greater than 0 \(got 0\)"),
+    ({"device": "banana"}, r"device: not a device .*\(got 'banana'\)"),
+])
+def test_every_float_is_finite_and_bounds_hold(data, message):
+    with pytest.raises(ConfigError, match=message):
+        build(Stage, data, "s.toml: [x]")
+
+
+def test_paths_resolve_against_the_config_folder_not_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "cfg" / "local-model").mkdir(parents=True)
+    (tmp_path / "cfg" / "s.toml").write_text('data = "d.jsonl"\nfiles = ["a.jsonl", "/abs.jsonl"]\nmodel = "local-model"\n')
+    monkeypatch.chdir(tmp_path)
+    cfg = load_stage(Stage, "cfg/s.toml", "stage")
+    assert cfg.data == str(tmp_path / "cfg" / "d.jsonl")
+    assert cfg.files == [str(tmp_path / "cfg" / "a.jsonl"), "/abs.jsonl"]
+    assert cfg.model == str(tmp_path / "cfg" / "local-model")
+    assert resolve_model("org/name", tmp_path) == "org/name" and resolve_model("builtin:tiny-gpt2", tmp_path) == "builtin:tiny-gpt2"
+    assert resolve_path("hf:dataset", tmp_path) == "hf:dataset"
+
+
+def test_sft_config_resolves_like_every_other_stage(tmp_path, monkeypatch):
+    from rlit.training.sft import SFTStageConfig
+
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "sft.toml").write_text('model = "org/m"\ntrain_file = "t.jsonl"\noutput_dir = "out"\n')
+    monkeypatch.chdir(tmp_path)
+    cfg = load_stage(SFTStageConfig, "cfg/sft.toml", "sft")
+    assert cfg.train_file == str(tmp_path / "cfg" / "t.jsonl") and cfg.output_dir == str(tmp_path / "cfg" / "out")
