@@ -166,7 +166,7 @@ def _reference_config(spec: LmEvalSpec, base_dir: Path, limit: int | None, workd
     config = {
         "task": "rlit_reference_loglikelihood", "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(jsonl)}},
         "test_split": "test", "output_type": "loglikelihood", "doc_to_text": "{{prompt}}", "doc_to_target": "{{completion}}",
-        "target_delimiter": "\n", "metric_list": [{"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False}],
+        "target_delimiter": "\n", "metric_list": [{"metric": "perplexity", "aggregation": "mean", "higher_is_better": True}],  # per-sample values are used; lm-eval's perplexity aggregation overflows (exp) on a garbage model
     }
     return config, hashlib.sha256(path.read_bytes()).hexdigest()[:16], rows
 
