@@ -163,10 +163,12 @@ def _reference_config(spec: LmEvalSpec, base_dir: Path, limit: int | None, workd
     rows = reference_rows(path)[:limit] if limit else reference_rows(path)
     jsonl = workdir / "reference.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # rlit reads the per-sample values; lm-eval's own "perplexity" aggregation (exp of the mean)
+    # overflows on a garbage model, so it gets a plain mean.
     config = {
         "task": "rlit_reference_loglikelihood", "dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(jsonl)}},
         "test_split": "test", "output_type": "loglikelihood", "doc_to_text": "{{prompt}}", "doc_to_target": "{{completion}}",
-        "target_delimiter": "\n", "metric_list": [{"metric": "perplexity", "aggregation": "mean", "higher_is_better": True}],  # per-sample values are used; lm-eval's perplexity aggregation overflows (exp) on a garbage model
+        "target_delimiter": "\n", "metric_list": [{"metric": "perplexity", "aggregation": "mean", "higher_is_better": True}],
     }
     return config, hashlib.sha256(path.read_bytes()).hexdigest()[:16], rows
 
