@@ -121,8 +121,9 @@ def evaluate(
     bars = _progress_bars() if progress else None
     ctx = _Context(model, tokenizer, device, cache_root, bars)
     where = f"{out}/results.json" if out else "the returned results"
-    with interrupts.keeping(f"evals finished so far are in {where}; generations and scores are cached, "
-                            "so rerunning the same command resumes"), trusting_code(trust_code):
+    resume = ("generations and scores are cached, so rerunning the same command resumes" if cache_root is not None
+              else "nothing was cached (--no-cache): a rerun starts again")
+    with interrupts.keeping(f"evals finished so far are in {where}; {resume}"), trusting_code(trust_code):
         try:
             with bars or nullcontext():
                 for spec in suite.evals:
