@@ -64,10 +64,19 @@ class Boom(rlit.RewardSource):
         return [0.0 for _ in completions]
 
 
+class Picky(rlit.RewardSource):
+    """Unscorable (with a reason) for an empty completion."""
+
+    name = "test-picky"
+
+    def score(self, prompts, completions, **columns):
+        return [rlit.Unscorable("empty completion") if not c else 1.0 for c in completions]
+
+
 class _Plugin:
     @rlit.hookimpl
     def register_rewards(self, register):
-        for cls in (CharCount, LabelMatch, Boom):
+        for cls in (CharCount, LabelMatch, Boom, Picky):
             register(cls)
 
 
@@ -237,6 +246,13 @@ def test_source_failure_skip_is_null_with_reason(reg):
         assert row["scores"]["test-boom"] is None and "boom" in row["unscored"]["test-boom"]
         settings_reply = httpx.post(f"{url}/get_reward", json={"query": ["BOOM"]}).json()
         assert settings_reply["extra_logs"]["test-boom"] == [None]
+
+
+def test_unscorable_rows_carry_their_reason(reg):
+    with server(composite(reg, {"name": "test-picky"})) as url:
+        rows = httpx.post(f"{url}/score", json={"rows": [{"completion": ""}, {"completion": "x"}]}).json()["rows"]
+    assert rows[0]["reward"] is None and rows[0]["unscored"] == {"test-picky": "empty completion"}
+    assert rows[1]["reward"] == 1.0 and rows[1]["unscored"] == {}
 
 
 def test_unscored_reward_fills_nulls_for_openrlhf(reg):
