@@ -191,6 +191,8 @@ def test_load_16_clients_x_50_requests_nothing_lost_or_mixed(reg):
     (b'{"rows": [{"completion": 5}]}', 422, "rows[0].completion"),
     (b'{"rowz": []}', 422, "rows"),
     (b'[1, 2]', 422, None),
+    (rb'{"rows": [{"completion": "\ud800"}]}', 400, None),  # a lone surrogate is not text
+    (b'{"rows": [{"completion": "\xff"}]}', 400, None),  # not UTF-8
 ])
 def test_bad_score_requests_are_4xx_naming_the_field(reg, body, status, field):
     with server(composite(reg, {"name": "length", "options": {"min": 1}})) as url:
