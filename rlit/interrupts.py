@@ -34,9 +34,11 @@ def keeping(message: str | Callable[[], str]) -> Iterator[None]:
     _kept.append(message if callable(message) else (lambda: message))
     try:
         yield
-    except KeyboardInterrupt:
-        if "message" not in _last:  # the innermost block knows best what it kept
-            _last["message"] = _kept[-1]()
+    except KeyboardInterrupt as exc:
+        if _last.get("exc") is not exc:  # the innermost block knows best what it kept
+            if "exc" in _last:  # left from an earlier interrupt that nobody reported
+                _last.clear()
+            _last["exc"], _last["message"] = exc, _kept[-1]()
         raise
     finally:
         _kept.pop()
@@ -60,6 +62,7 @@ def install_handlers() -> Callable[[], None]:
         _record(signum)
         raise Terminated()
 
+    _last.clear()
     try:
         old = signal.signal(signal.SIGINT, on_int), signal.signal(signal.SIGTERM, on_term)
     except ValueError:  # not the main thread (e.g. a library user's worker)
