@@ -18,10 +18,14 @@ than 0 (got -0.1)``.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import difflib
+import re
 import tomllib
 import typing
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -74,6 +78,71 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+
+
+# -- command-line overrides (``--set key=value``) -----------------------------------------------
+
+
+def parse_set(item: str) -> tuple[list[str], Any]:
+    """``"ppo.learning_rate=1e-5"`` -> ``(["ppo", "learning_rate"], 1e-05)``: the value is read as
+    a TOML value (number, bool, string, array, inline table), else kept as the string given."""
+    key, sep, raw = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(p.strip() for p in parts):
+        raise ConfigError(f"--set {item}: expected key=value (dotted keys for tables, e.g. ppo.learning_rate=1e-5)")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word: a string, as a shell user means it
+    return [p.strip() for p in parts], value
+
+
+def apply_overrides(data: dict[str, Any], sets: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``data`` (parsed TOML) with each ``--set key=value`` applied, before validation,
+    so an override is checked exactly like the same key written in the file."""
+    if not sets:
+        return data
+    out = copy.deepcopy(data)
+    for item in sets:
+        parts, value = parse_set(item)
+        table = out
+        for i, part in enumerate(parts[:-1]):
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"--set {item}: {'.'.join(parts[:i + 1])!r} is not a table")
+        table[parts[-1]] = value
+    return out
+
+
+@contextlib.contextmanager
+def naming_overrides(sets: Sequence[str]) -> Iterator[None]:
+    """A config error about a key that a ``--set`` gave names that ``--set`` (the file never held
+    the bad value). The override whose dotted key matches most of the message wins."""
+    try:
+        yield
+    except ConfigError as exc:
+        culprit = _culprit(str(exc), sets)
+        if culprit is None:
+            raise
+        raise ConfigError(f"--set {culprit}: {exc}") from None
+
+
+def _culprit(message: str, sets: Sequence[str]) -> str | None:
+    best, best_hits = None, 0
+    for item in sets:
+        with contextlib.suppress(ConfigError):
+            parts, _ = parse_set(item)
+            if not re.search(rf"\b{re.escape(parts[-1])}\b", message):
+                continue
+            hits = sum(1 for p in parts if re.search(rf"\b{re.escape(p)}\b", message))
+            if hits > best_hits:
+                best, best_hits = ".".join(parts), hits
+    return best
+
+
+def read_config(path: str | Path, sets: Sequence[str] = ()) -> dict[str, Any]:
+    """:func:`read_toml` with ``--set`` overrides applied (dotted keys relative to the file's top)."""
+    return apply_overrides(read_toml(path), sets)
 
 
 def build(cls: type[T], data: dict[str, Any], where: str, base: str | Path | None = None) -> T:
@@ -190,13 +259,15 @@ def load(cls: type[T], path: str | Path, section: str | None = None) -> T:
     return build(cls, data, where, config_folder(path))
 
 
-def load_stage(cls: type[T], path: str | Path, section: str) -> T:
+def load_stage(cls: type[T], path: str | Path, section: str, sets: Sequence[str] = ()) -> T:
     """A stage config: the ``[section]`` table when the file has one (a pipeline file), else the
-    whole file. Relative paths resolve against the file's folder (never the working directory)."""
-    data = read_toml(path)
-    if section in data and isinstance(data[section], dict):
-        return build(cls, data[section], f"{path}: [{section}]", config_folder(path))
-    return build(cls, data, str(path), config_folder(path))
+    whole file. Relative paths resolve against the file's folder (never the working directory).
+    ``sets``: ``--set key=value`` overrides, applied to the file's dict before validation."""
+    data = read_config(path, sets)
+    with naming_overrides(sets):
+        if section in data and isinstance(data[section], dict):
+            return build(cls, data[section], f"{path}: [{section}]", config_folder(path))
+        return build(cls, data, str(path), config_folder(path))
 
 
 def help_text(cls: type) -> dict[str, str]:

@@ -11,11 +11,11 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Sequence
 
 from pydantic import Field
 
-from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, build, config_folder, read_toml
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, build, config_folder, naming_overrides, read_config
 from rlit.atomic import check_writable, write_json
 from rlit.errors import ConfigError
 from rlit.interrupts import keeping
@@ -57,14 +57,19 @@ class PipelineConfig:
     heldout: Heldout | None = field(default=None, metadata={"help": "Held-out evaluation before and after PPO."})
 
 
-def load_pipeline_config(path: str | Path) -> PipelineConfig:
+def load_pipeline_config(path: str | Path, sets: Sequence[str] = ()) -> PipelineConfig:
     """Read a pipeline TOML; relative paths (its stage tables' too) resolve against its folder.
 
     Every stage table is validated now, with placeholders for what earlier stages make, so a bad
-    key in [ppo] fails in a second rather than after SFT; errors name the file and key.
+    key in [ppo] fails in a second rather than after SFT; errors name the file and key, or the
+    ``--set key=value`` in ``sets`` (applied to the file's dict first) that gave the bad value.
     """
-    path = Path(path)
-    cfg = build(PipelineConfig, read_toml(path), str(path), config_folder(path))
+    with naming_overrides(sets):
+        return _load_pipeline_config(Path(path), sets)
+
+
+def _load_pipeline_config(path: Path, sets: Sequence[str]) -> PipelineConfig:
+    cfg = build(PipelineConfig, read_config(path, sets), str(path), config_folder(path))
     cfg._base = config_folder(path)  # type: ignore[attr-defined]  # the stage tables' paths resolve against it
     if cfg.base_model is None and cfg.tiny is None:
         raise ConfigError(f"{path}: set base_model or a [tiny] table")

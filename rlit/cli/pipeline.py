@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from rlit.cli.app import app, console, log_line
+from rlit.cli.train_trl import SetOption
 
 
 @app.command("pipeline")
@@ -17,11 +18,12 @@ def pipeline_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (overrides out_dir); a re-run resumes it."),
     accept_config_change: bool = typer.Option(False, "--accept-config-change",
                                               help="Resume the PPO stage even though its config differs from its checkpoint's (recorded)."),
+    sets: list[str] = SetOption,
 ) -> None:
     """Run the whole pipeline; print the before/after table of the held-out evaluation."""
     from rlit.pipeline import Pipeline, load_pipeline_config
 
-    cfg = load_pipeline_config(config)
+    cfg = load_pipeline_config(config, sets)
     if out is not None:
         cfg.out_dir = str(out)
     summary = Pipeline(cfg, log=log_line, accept_config_change=accept_config_change).run()

@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal, Sequence
 
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_OPEN_CLOSED, Device, build, config_folder, load_stage, model_field, path_field
 from rlit.atomic import check_writable, refuse_same_file, write_text
@@ -54,14 +54,14 @@ class PreferencePairsConfig:
 
 
 def load_preference_pairs_config(source: str | Path | dict[str, Any], base: str | Path | None = None,
-                                 where: str = "preference-pairs config") -> PreferencePairsConfig:
+                                 where: str = "preference-pairs config", sets: Sequence[str] = ()) -> PreferencePairsConfig:
     """Config from TOML or a dict; relative paths (prompts, output, reward, cache) resolve against
     the file's folder (a dict's against ``base``, the folder of the file it came from)."""
     if isinstance(source, dict):
         cfg = build(PreferencePairsConfig, source, where, base)
         folder = Path(base) if base is not None else Path.cwd()
     else:
-        cfg, where, folder = load_stage(PreferencePairsConfig, source, "preference_pairs"), str(source), config_folder(source)
+        cfg, where, folder = load_stage(PreferencePairsConfig, source, "preference_pairs", sets), str(source), config_folder(source)
     cfg._base = folder  # type: ignore[attr-defined]  # prompt sets (file or scheme:spec) resolve against it
     if cfg.policy is None and not cfg.candidate_columns:
         raise ConfigError(f"{where}: give 'policy' (to sample candidates) or 'candidate_columns' (or both)")

@@ -17,11 +17,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal, Sequence
 
 from pydantic import Field
 
-from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device, build, load_stage, model_field, path_field
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device, build, load_stage, naming_overrides, model_field, path_field
 from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError
 from rlit.interrupts import keeping
@@ -99,7 +99,7 @@ class RewardModelConfig:
 
 
 def load_reward_model_config(source: str | Path | dict[str, Any], base: str | Path | None = None,
-                             where: str = "reward-model config") -> RewardModelConfig:
+                             where: str = "reward-model config", sets: Sequence[str] = ()) -> RewardModelConfig:
     """The config from a TOML path (its ``[reward_model]`` table, or the whole file) or a dict.
 
     Errors name the file and key; relative paths resolve against the file's folder (a dict's
@@ -107,7 +107,8 @@ def load_reward_model_config(source: str | Path | dict[str, Any], base: str | Pa
     """
     if isinstance(source, dict):
         return build(RewardModelConfig, source, where, base).check(where)
-    return load_stage(RewardModelConfig, source, "reward_model").check(str(source))
+    with naming_overrides(sets):
+        return load_stage(RewardModelConfig, source, "reward_model", sets).check(str(source))
 
 
 @dataclass

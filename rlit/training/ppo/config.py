@@ -23,9 +23,9 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Sequence
 
-from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_CLOSED, UNIT_OPEN_CLOSED, Device, build, help_text, read_toml, resolve_path
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_CLOSED, UNIT_OPEN_CLOSED, Device, build, help_text, naming_overrides, read_config, resolve_path
 from rlit.errors import ConfigError
 from rlit.training.trl_common import LoraOptions
 
@@ -170,13 +170,14 @@ TABLES: dict[str, type] = {
 }
 
 
-def load_ppo_config(path: str | Path) -> PPORunConfig:
-    """Read a PPO config file; every error names the file and the key."""
+def load_ppo_config(path: str | Path, sets: Sequence[str] = ()) -> PPORunConfig:
+    """Read a PPO config file; every error names the file and the key (or the ``--set`` in ``sets``)."""
     p = Path(path)
-    data, where = read_toml(p), str(p)
+    data, where = read_config(p, sets), str(p)
     if isinstance(data.get("ppo"), dict) and isinstance(data["ppo"].get("model"), dict):
         data, where = data["ppo"], f"{p}: [ppo]"  # a pipeline file: the whole stage under [ppo]
-    return ppo_config_from_dict(data, where, p.resolve().parent)
+    with naming_overrides(sets):
+        return ppo_config_from_dict(data, where, p.resolve().parent)
 
 
 def ppo_config_from_dict(data: dict[str, Any], where: str = "<config>", base: Path | None = None) -> PPORunConfig:
