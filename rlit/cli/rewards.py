@@ -22,9 +22,16 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=repr))
 
 
-@app.command("plugins")
-def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+# `rlit plugins` lists (as it always has); `rlit plugins check NAME` checks a source's contract.
+plugins_app = typer.Typer(help="Installed plugins; `rlit plugins check NAME` checks a reward source against the contract.")
+app.add_typer(plugins_app, name="plugins")
+
+
+@plugins_app.callback(invoke_without_command=True)
+def plugins_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List installed plugins: distribution, version, hooks, what they register, load failures."""
+    if ctx.invoked_subcommand is not None:
+        return
     reg = get_registry()
     data = {"plugins": [asdict(p) for p in reg.plugins.values()], "failures": [asdict(f) for f in reg.failures]}
     if as_json:
@@ -36,6 +43,37 @@ def plugins_command(as_json: bool = typer.Option(False, "--json", help="Print JS
         table.add_row(p.name, p.distribution or "-", p.version or "-", ", ".join(p.hooks), registers)
     console.print(table)
     _print_failures(reg.failures)
+
+
+@plugins_app.command("check")
+def plugins_check_command(
+    name: str = typer.Argument(..., help="An installed reward source (see `rlit rewards`)."),
+    option: list[str] = typer.Option([], "--option", "-o", metavar="KEY=VALUE",
+                                     help="A constructor option (repeatable; the value is read as TOML, else as a string)."),
+) -> None:
+    """Check a reward source against the contract (rlit.testing.check_source): one value per row,
+    finite scores, empty input, long text, determinism, picklability, typed options, columns.
+    Exit 0: every check passed; 1: a check failed; 2: could not run (unknown source, bad option)."""
+    from rlit.configfile import apply_overrides
+    from rlit.testing import check_source
+
+    from rlit.rewards.guard import check_options, typed_options
+
+    cls = get_registry().source_class(name)  # an unknown name: PluginError with did-you-mean, exit 2
+    options = apply_overrides({}, option)
+    # Bad options are bad input (exit 2, one line naming the option), not a contract failure.
+    check_options(cls, options, name)
+    cls(**typed_options(cls, options, name))
+    results = check_source(cls, options)
+    table = Table("check", "verdict", Column("detail", overflow="fold"), title=f"reward source {name!r}")
+    colour = {"pass": "green", "fail": "red", "skip": "yellow"}
+    for r in results:
+        table.add_row(r.name, f"[{colour[r.status]}]{r.status}[/]", r.detail)
+    console.print(table, highlight=False)
+    failed = [r.name for r in results if not r.ok]
+    console.print(f"{name}: {len(failed)} check(s) failed ({', '.join(failed)})" if failed else f"{name}: every check passed", highlight=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _print_failures(failures: list) -> None:

@@ -31,3 +31,26 @@ def test_registered_through_the_entry_point(registry):
     assert registry.source_class("example-lowercase") is Lowercase
     assert registry.sources["example-lowercase"].distribution == "rlit-example"
     assert isinstance(Lowercase(), rlit.RewardSource)
+
+
+# rlit.testing: the helpers a plugin author's own test suite gets with rlit installed.
+
+def test_meets_the_reward_source_contract():
+    from rlit.testing import check_source
+
+    failed = [r for r in check_source(Lowercase, {"min_letters": 2}) if not r.ok]
+    assert failed == []
+
+
+def test_a_temporary_plugin_is_registered_then_removed(rlit_temp_plugin):
+    # rlit_temp_plugin comes from rlit's pytest plugin (entry point pytest11 "rlit"), no conftest needed.
+    class Shouting(Lowercase):
+        name = "example-shouting"
+
+    class Plugin:
+        @rlit.hookimpl
+        def register_rewards(self, register):
+            register(Shouting)
+
+    registry = rlit_temp_plugin(Plugin(), "shouting")
+    assert registry.source_class("example-shouting") is Shouting
