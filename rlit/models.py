@@ -167,23 +167,45 @@ def load_tokenizer(name: str) -> Any:
     return tok
 
 
-def load_causal_lm(name: str, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """The dtype a model loads in: ``auto`` is bfloat16 on a GPU that supports it, else float32
+    (float16 on CPU is slow and bf16 without hardware support is emulated)."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ConfigError(f"--dtype {dtype!r}: not a dtype (use {', '.join(DTYPES)})")
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bfloat16"
+    return "float32"
+
+
+def load_causal_lm(name: str, dtype: str = "float32", device: str = "cpu",
+                   model_args: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """(model, tokenizer) for a folder, hub id or built-in name, in eval mode on ``device``.
 
+    ``dtype`` may be ``auto`` (see resolve_dtype); ``model_args`` are extra keywords of
+    ``from_pretrained`` (revision, device_map, attn_implementation...), already validated by the
+    caller. With a ``device_map`` the weights are placed by accelerate, not moved to ``device``.
     A missing folder, a truncated or corrupt weights file, or an unreachable hub id is a
     ConfigError naming the model, not a traceback.
     """
     import torch
     from transformers import AutoModelForCausalLM
 
-    torch_dtype = getattr(torch, dtype)
     if name == TINY_GPT2:
-        return load_causal_lm(str(tiny_gpt2_saved_copy()), dtype, device)
+        return load_causal_lm(str(tiny_gpt2_saved_copy()), dtype, device, model_args)
     device = check_device(device)
+    torch_dtype = getattr(torch, resolve_dtype(dtype, device))
+    args = dict(model_args or {})
     tok = load_tokenizer(name)
     source = str(smollm2_saved_copy()) if name == SMOLLM2 else name
-    model = _loading(name, "model", lambda: AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype))
-    return model.to(device).eval(), tok
+    model = _loading(name, "model", lambda: AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **args))
+    return (model if args.get("device_map") is not None else model.to(device)).eval(), tok
 
 
 def _loading(name: str, what: str, load: Any) -> Any:

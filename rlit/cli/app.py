@@ -14,7 +14,7 @@ from rlit.errors import RlitError
 from rlit import interrupts
 from rlit.plugins import PluginSettings, get_registry
 
-app = typer.Typer(help="rlit: RL on top of instruction tuning, driven by evaluation.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="rlit: RL on top of instruction tuning, driven by evaluation.", no_args_is_help=True, add_completion=True)
 train_app = typer.Typer(help="Training stages: sft, reward-model, preference-pairs, ppo, grpo, rloo.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
@@ -32,6 +32,7 @@ def _global_options(
     strict_plugins: bool = typer.Option(False, "--strict-plugins", help="Fail if any plugin fails to load (env RLIT_STRICT_PLUGINS=1)."),
     allow_plugins: Optional[str] = typer.Option(None, "--allow-plugins", help="Comma-separated entry-point names to load, no others (env RLIT_PLUGINS_ALLOW)."),
     block_plugins: Optional[str] = typer.Option(None, "--block-plugins", help="Comma-separated entry-point names not to load (env RLIT_PLUGINS_BLOCK)."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=lambda v: _version(v), help="Print rlit's version and each loaded plugin's distribution and version, then exit."),
 ) -> None:
     settings = PluginSettings.from_env()
     if strict_plugins:
@@ -41,6 +42,24 @@ def _global_options(
     if block_plugins is not None:
         settings.block = settings.block | {n.strip() for n in block_plugins.split(",") if n.strip()}
     get_registry(settings)
+
+
+def _version(asked: bool) -> None:
+    """Eager: runs while parsing, before a command is required; plugins load with the env settings."""
+    if asked:
+        _print_versions(get_registry(PluginSettings.from_env()))
+        raise typer.Exit(0)
+
+
+def _print_versions(registry: object) -> None:
+    """rlit's version, then one line per plugin that loaded (name, distribution, version)."""
+    from rlit import __version__
+
+    log_line(f"rlit {__version__}")
+    for p in registry.plugins.values():  # type: ignore[attr-defined]
+        log_line(f"  {p.name}: {p.distribution or '-'} {p.version or ''}".rstrip())
+    for f in registry.failures:  # type: ignore[attr-defined]
+        log_line(f"  {f.plugin}: {f.distribution or '-'} (failed to load)")
 
 
 def main(argv: list[str] | None = None) -> None:

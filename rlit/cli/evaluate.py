@@ -66,6 +66,12 @@ def evaluate_command(
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the on-disk cache."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, help="Override every eval's max_new_tokens (quick checks)."),
     trust_code: bool = typer.Option(False, "--trust-code", help="Let lm-eval task YAMLs run the Python their !function tags name."),
+    evals: Optional[str] = typer.Option(None, "--evals", help="Run only these evals of the suite: NAME[,NAME...]."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Override every eval's generation batch_size."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override every eval's generation seed (sample i uses seed + i)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, bfloat16, float16 or auto (bf16 on a GPU that supports it, else float32); default: the suite's dtype, float32."),
+    model_args: Optional[str] = typer.Option(None, "--model-args", help="from_pretrained keywords, key=value,... (revision, device_map, attn_implementation, subfolder, variant, use_safetensors, low_cpu_mem_usage, local_files_only)."),
+    log_samples: bool = typer.Option(True, "--log-samples/--no-log-samples", help="Write samples_<eval>.jsonl (prompt, completion, per-source scores) beside results.json."),
 ) -> None:
     """Run a suite on a model; exit 0 if every gate passes, 1 if a gate failed, 2 if it could not evaluate."""
     from rlit.evaluation import evaluate
@@ -73,13 +79,15 @@ def evaluate_command(
     cache: object = None if no_cache else (cache_dir or "default")
     with _warnings_to_stderr():
         results = evaluate(suite, model, baseline=baseline, out_dir=out, limit=limit, device=device, cache_dir=cache,
-                           max_new_tokens=max_new_tokens, trust_code=trust_code)
+                           max_new_tokens=max_new_tokens, trust_code=trust_code, evals=evals, batch_size=batch_size,
+                           seed=seed, dtype=dtype, model_args=model_args, log_samples=log_samples)
     _print_results(results)
     counts = results.manifest.get("cache", {})
     gen, sc = counts.get("generations", {}), counts.get("scores", {})
     err_console.print(f"generations: {gen.get('computed', 0)} computed, {gen.get('cached', 0)} from cache; "
                   f"scores: {sc.get('computed', 0)} computed, {sc.get('cached', 0)} from cache", highlight=False)
-    console.print(f"reports in {out}/ (results.json, summary.md, junit.xml, report.html)", highlight=False)
+    samples = ", samples_<eval>.jsonl" if log_samples else ""
+    console.print(f"reports in {out}/ (results.json, summary.md, junit.xml, report.html{samples})", highlight=False, markup=False, soft_wrap=True)
     results.raise_for_verdict()
 
 

@@ -29,22 +29,35 @@ def gate_eval(result: dict[str, Any], gate: GateSpec, has_baseline: bool) -> dic
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return {"status": "error", "checks": [{"check": "evaluate", "passed": False, "message": "no sample could be scored"}]}
     if gate.min is not None:
-        checks.append({"check": "min", "passed": value >= gate.min, "message": f"{value:.4f} >= min {gate.min}"})
+        ok = value >= gate.min
+        checks.append({"check": "min", "passed": ok, "message": f"{value:.4f} {'>=' if ok else '<'} min {gate.min}"})
     if gate.max is not None:
-        checks.append({"check": "max", "passed": value <= gate.max, "message": f"{value:.4f} <= max {gate.max}"})
+        ok = value <= gate.max
+        checks.append({"check": "max", "passed": ok, "message": f"{value:.4f} {'<=' if ok else '>'} max {gate.max}"})
     if gate.max_regression is not None and has_baseline:
         cmp = result.get("comparison")
         if not cmp or cmp.get("diff") is None:
             return {"status": "error", "checks": checks + [{"check": "max_regression", "passed": False,
                                                             "message": "baseline has no matching samples for this eval"}]}
-        bad = is_regression(cmp, result["higher_is_better"], gate.max_regression)
-        bound = cmp["upper"] if result["higher_is_better"] else cmp["lower"]
-        checks.append({"check": "max_regression", "passed": not bad,
-                       "message": f"diff {cmp['diff']:+.4f} (one-sided {1 - cmp['alpha']:.0%} bound {bound:+.4f}) "
-                                  f"vs allowed regression {gate.max_regression}"})
+        checks.append(_regression_check(cmp, result["higher_is_better"], gate.max_regression))
     for c in checks:
         c["passed"] = bool(c["passed"])
     return {"status": "pass" if all(c["passed"] for c in checks) else "fail", "checks": checks}
+
+
+def _regression_check(cmp: dict[str, Any], higher_is_better: bool, allowed: float) -> dict[str, Any]:
+    """The message is the comparison that decided: the one-sided bound of the paired difference
+    against the allowed regression (-allowed when higher is better, +allowed when lower is)."""
+    bad = is_regression(cmp, higher_is_better, allowed)
+    level = f"one-sided {1 - cmp['alpha']:.0%}"
+    if higher_is_better:
+        op, bound, limit = ("<" if bad else ">="), cmp["upper"], -allowed + 0.0  # + 0.0: never "-0.0000"
+        side = "upper"
+    else:
+        op, bound, limit = (">" if bad else "<="), cmp["lower"], allowed
+        side = "lower"
+    msg = f"{side} bound {bound:+.4f} {op} {limit:+.4f} allowed regression (diff {cmp['diff']:+.4f}, {level})"
+    return {"check": "max_regression", "passed": not bad, "message": msg}
 
 
 def overall_verdict(verdicts: list[str]) -> str:

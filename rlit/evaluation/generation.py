@@ -6,7 +6,7 @@ and is used raw otherwise; which one was used is returned so the manifest can re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rlit.errors import ConfigError
@@ -22,28 +22,36 @@ class LoadedModel:
     name: str
     fingerprint: str
     device: str
+    dtype: str = "float32"
+    model_args: dict[str, Any] = field(default_factory=dict)
 
 
-def load_model(model: Any, tokenizer: Any = None, device: str | None = None, dtype: str = "float32") -> LoadedModel:
-    """A name/path/built-in (loaded with rlit.models) or an in-memory model object plus its tokenizer."""
-    from rlit.models import load_causal_lm, model_fingerprint, stored_fingerprint
+def load_model(model: Any, tokenizer: Any = None, device: str | None = None, dtype: str = "float32",
+               model_args: dict[str, Any] | None = None) -> LoadedModel:
+    """A name/path/built-in (loaded with rlit.models) or an in-memory model object plus its tokenizer.
+    ``dtype`` may be ``auto``; the LoadedModel records the dtype actually used."""
+    from rlit.models import load_causal_lm, model_fingerprint, resolve_dtype, stored_fingerprint
 
+    args = dict(model_args or {})
     if isinstance(model, str):
         dev = device or _default_device()
-        m, tok = load_causal_lm(model, dtype=dtype, device=dev)
+        dtype = resolve_dtype(dtype, dev)
+        m, tok = load_causal_lm(model, dtype=dtype, device=dev, model_args=args)
+        dev = str(next(m.parameters()).device) if "device_map" in args else dev
         name = model
         # A built-in's saved copy carries the hash of its weights: no need to hash them again.
-        fingerprint = stored_fingerprint(model, dtype)
+        fingerprint = None if args else stored_fingerprint(model, dtype)
     else:
         if tokenizer is None:
             raise ConfigError("evaluate(model=<object>) needs tokenizer=<its tokenizer>")
         m, tok = model, tokenizer
-        dev = str(next(m.parameters()).device)
+        param = next(m.parameters())
+        dev, dtype = str(param.device), str(param.dtype).removeprefix("torch.")
         name = getattr(getattr(m, "config", None), "_name_or_path", "") or type(m).__name__
         fingerprint = None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    return LoadedModel(m, tok, name, fingerprint or model_fingerprint(m), dev)
+    return LoadedModel(m, tok, name, fingerprint or model_fingerprint(m), dev, dtype, args)
 
 
 def _default_device() -> str:
@@ -102,7 +110,9 @@ def _token_lengths(tokenizer: Any, texts: list[str]) -> list[int]:
 
 
 def generation_cache(root: Any, lm: LoadedModel, settings: GenerationSettings) -> JsonlCache:
-    return JsonlCache(root, "generations", {"model": lm.fingerprint, "settings": settings.cache_fields()},
+    # dtype and model_args change the numbers (and revision the weights): part of the key.
+    key = {"model": lm.fingerprint, "dtype": lm.dtype, "model_args": lm.model_args, "settings": settings.cache_fields()}
+    return JsonlCache(root, "generations", key,
                       valid=lambda v: isinstance(v, str))
 
 

@@ -10,12 +10,25 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rlit.atomic import write_json
+from rlit.atomic import write_json, write_text
 from rlit.errors import DataError, GateFailed, RlitError
 from rlit.evaluation.gate import compare_eval, gate_eval, overall_verdict
 from rlit.evaluation.suite import Suite, _loc
 
 FORMAT = "rlit-results/1"
+
+
+def samples_path(out_dir: str | Path, eval_name: str) -> Path:
+    return Path(out_dir) / f"samples_{eval_name}.jsonl"
+
+
+def write_samples(out_dir: str | Path, eval_name: str, rows: list[dict[str, Any]]) -> Path:
+    """``samples_<eval>.jsonl`` beside results.json: one JSON object per completion, written
+    atomically (eval names are restricted to [A-Za-z0-9_.-], so the name is a safe file name)."""
+    path = samples_path(out_dir, eval_name)
+    text = "".join(json.dumps(_clean(r), allow_nan=False) + "\n" for r in rows)
+    write_text(path, text)
+    return path
 
 
 # -- the file's shape: every results file read (gate, --baseline, compare) is checked against it --

@@ -14,6 +14,7 @@ computed is lost. An interrupted run (Ctrl-C, SIGTERM) writes its finished evals
 
 from __future__ import annotations
 
+import difflib
 import math
 import platform
 import time
@@ -31,17 +32,19 @@ from rlit.evaluation.generation import LoadedModel, generate, generation_cache, 
 from rlit.evaluation.lm_eval_tasks import check_task, run_lm_eval, trusting_code
 from rlit.evaluation.metrics import Aggregate, Scorer, aggregate
 from rlit.evaluation.prompts import columns_of, load_prompt_set
-from rlit.evaluation.results import SuiteResults
+from rlit.evaluation.results import SuiteResults, write_samples
 from rlit.evaluation.stats import bootstrap_ci
-from rlit.evaluation.suite import EvalSpec, Suite, load_suite
-from rlit.models import check_device
+from rlit.evaluation.suite import EvalSpec, Suite, load_suite, parse_model_args
+from rlit.models import DTYPES, check_device
 
 
 class _Context:
     """What every eval of one run shares: the model (loaded once, lazily), caches, progress."""
 
-    def __init__(self, model: Any, tokenizer: Any, device: str | None, cache_root: Path | None, progress: Any):
+    def __init__(self, model: Any, tokenizer: Any, device: str | None, cache_root: Path | None, progress: Any,
+                 dtype: str = "float32", model_args: dict[str, Any] | None = None):
         self._spec = (model, tokenizer, device)
+        self._load = {"dtype": dtype, "model_args": model_args or {}}
         self._lm: LoadedModel | None = None
         self._error: RlitError | None = None
         self.cache_root = cache_root
@@ -71,7 +74,7 @@ class _Context:
                 self._error = ConfigError("no model given (evaluate(model=...) / --model)")
                 raise self._error
             try:
-                self._lm = load_model(model, tok, device)
+                self._lm = load_model(model, tok, device, **self._load)
             except RlitError as exc:
                 self._error = exc
                 raise
@@ -94,16 +97,28 @@ def evaluate(
     progress: bool = True,
     max_new_tokens: int | None = None,
     trust_code: bool = False,
+    evals: str | list[str] | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    dtype: str | None = None,
+    model_args: str | dict[str, Any] | None = None,
+    log_samples: bool = True,
 ) -> SuiteResults:
     """Run every eval of ``suite`` on ``model`` (a name/path/``builtin:...``, or a model object plus
     ``tokenizer``) and gate the results. Never raises for a failed gate: check ``.verdict`` or call
     ``.raise_for_verdict()``. ``cache_dir=None`` keeps caches in memory only. ``limit`` and
     ``max_new_tokens`` shrink every eval (quick checks); both are recorded in the manifest.
     ``trust_code`` lets lm-eval task YAMLs run the Python their ``!function`` tags name.
+    ``evals`` runs only the named evals; ``batch_size`` and ``seed`` override every eval's
+    generation settings; ``dtype`` and ``model_args`` (``"k=v,..."`` or a dict) override the
+    suite's. With ``out_dir`` and ``log_samples``, each generated eval's samples are written to
+    ``samples_<eval>.jsonl`` beside results.json.
 
     Inputs and outputs are checked before any model loads: a bad option, device, baseline or
     unwritable ``out_dir`` is an RlitError at once, not after the generations."""
-    suite = _prepare_suite(suite, limit, max_new_tokens, trust_code)
+    overrides = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed}
+    suite = _prepare_suite(suite, limit, overrides, trust_code, evals)
+    dtype, margs = _load_options(suite, dtype, model_args)
     out = Path(out_dir) if out_dir else None
     if out is not None:
         check_writable(out, "--out", folder=True)
@@ -117,9 +132,10 @@ def evaluate(
         check_writable(cache_root, "--cache-dir", folder=True)
     results = SuiteResults({"name": suite.name, "path": suite.path, "sha256": suite.sha256}, _manifest(suite, limit))
     results.manifest["max_new_tokens_override"] = max_new_tokens
+    results.manifest["overrides"] = {**overrides, "evals": [e.name for e in suite.evals] if evals else None}
     results.verdict = "incomplete"  # what results.json says while evals run (or if the process is killed)
     bars = _progress_bars() if progress else None
-    ctx = _Context(model, tokenizer, device, cache_root, bars)
+    ctx = _Context(model, tokenizer, device, cache_root, bars, dtype, margs)
     where = f"{out}/results.json" if out else "the returned results"
     resume = ("generations and scores are cached, so rerunning the same command resumes" if cache_root is not None
               else "nothing was cached (--no-cache): a rerun starts again")
@@ -127,9 +143,13 @@ def evaluate(
         try:
             with bars or nullcontext():
                 for spec in suite.evals:
-                    results.evals[spec.name] = _run_one(spec, ctx, suite, limit)
+                    record = _run_one(spec, ctx, suite, limit)
+                    samples = record.pop("samples", None)  # per-sample rows go to their own file, not results.json
+                    results.evals[spec.name] = record
                     _record_run(results, ctx)
                     if out:
+                        if log_samples and samples:
+                            write_samples(out, spec.name, samples)
                         results.save(out / "results.json")  # partial results survive a later crash
         except BaseException as exc:
             _unfinished(results, ctx, out, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
@@ -138,28 +158,62 @@ def evaluate(
     return results
 
 
-def _prepare_suite(suite: str | Path | Suite, limit: int | None, max_new_tokens: int | None, trust_code: bool) -> Suite:
-    for name, value in (("--limit", limit), ("--max-new-tokens", max_new_tokens)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+_OVERRIDE_FLAGS = {"max_new_tokens": ("--max-new-tokens", 1), "batch_size": ("--batch-size", 1), "seed": ("--seed", 0)}
+
+
+def _prepare_suite(suite: str | Path | Suite, limit: int | None, overrides: dict[str, int | None], trust_code: bool,
+                   only: str | list[str] | None = None) -> Suite:
+    """The suite as this run sees it: selected evals, command-line generation overrides applied."""
+    checks = [("--limit", 1, limit)] + [(*_OVERRIDE_FLAGS[k], v) for k, v in overrides.items()]
+    for name, low, value in checks:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ConfigError(f"{name} must be a whole number >= {low}, got {value!r}")
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     if not suite.evals:
         raise ConfigError(f"{suite.path or suite.name}: no evals to run")
+    gen_update = {k: v for k, v in overrides.items() if v is not None}
     evals = []
-    for e in suite.evals:
+    for e in select_evals(suite, only):
         update: dict[str, Any] = {}
-        if max_new_tokens is not None:
-            update["generation"] = e.generation.model_copy(update={"max_new_tokens": max_new_tokens})
+        if gen_update:
+            update["generation"] = e.generation.model_copy(update=gen_update)
         if trust_code and e.lm_eval is not None:
             update["lm_eval"] = e.lm_eval.model_copy(update={"trust_code": True})
         evals.append(e.model_copy(update=update) if update else e)
     return suite.model_copy(update={"evals": evals})
 
 
+def select_evals(suite: Suite, only: str | list[str] | None) -> list[EvalSpec]:
+    """The evals named by ``--evals`` (comma-separated or a list), in suite order; an unknown name
+    is a ConfigError with the closest known name."""
+    if not only:
+        return list(suite.evals)
+    names = [n.strip() for n in (only.split(",") if isinstance(only, str) else only) if n.strip()]
+    known = [e.name for e in suite.evals]
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"evals: {', '.join(known)}"
+            raise ConfigError(f"--evals: no eval named {name!r} in {suite.path or suite.name}; {hint}")
+    if not names:
+        raise ConfigError("--evals: no eval names given")
+    return [e for e in suite.evals if e.name in names]
+
+
+def _load_options(suite: Suite, dtype: str | None, model_args: str | dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """dtype and from_pretrained keywords: the command line over the suite, key by key."""
+    if dtype is not None and dtype not in DTYPES:
+        raise ConfigError(f"--dtype {dtype!r}: not a dtype (use {', '.join(DTYPES)})")
+    args = {**suite.model_args.kwargs(), **parse_model_args(model_args)}
+    return dtype or suite.dtype, args
+
+
 def _record_run(results: SuiteResults, ctx: _Context) -> None:
     results.manifest["cache"] = ctx.counts
     if ctx._lm is not None:
-        results.manifest["model"] = {"name": ctx._lm.name, "sha256": ctx._lm.fingerprint, "device": ctx._lm.device}
+        lm = ctx._lm
+        results.manifest["model"] = {"name": lm.name, "sha256": lm.fingerprint, "device": lm.device, "dtype": lm.dtype,
+                                     "model_args": lm.model_args}
 
 
 def _unfinished(results: SuiteResults, ctx: _Context, out: Path | None, verdict: str) -> None:
@@ -230,9 +284,25 @@ def _run_generate(spec: EvalSpec, ctx: _Context, limit: int | None, origin: str)
         "generation": {**gen.model_dump(), "prompt_format": prompt_format(lm.tokenizer, gen)},
         "metric": {**spec.metric.model_dump(exclude_none=True), "plugins": scorer.plugins},
         "aggregate": agg_spec.model_dump(), **_agg_fields(agg),
-        "per_source": _per_source(scored), "completions": [
+        "per_source": _per_source(scored), "samples": _sample_rows(prompts.rows, flat, scored, gen.samples), "completions": [
             {"key": r["key"], "prompt": r["prompt"], "completions": c} for r, c in zip(prompts.rows, completions)],
     }
+
+
+def _sample_rows(rows: list[dict[str, Any]], flat: list[str], scored: Any, samples: int) -> list[dict[str, Any]]:
+    """One row per completion: prompt, completion, total and per-source scores (NaN as null)."""
+    def num(v: float) -> float | None:
+        return None if v is None or math.isnan(v) else v
+
+    out = []
+    for i, completion in enumerate(flat):
+        row = rows[i // samples]
+        item = {"key": row["key"], "sample": i % samples, "prompt": row["prompt"], "completion": completion,
+                "score": num(scored.values[i]), "scores": {k: num(v[i]) for k, v in scored.per_source.items()}}
+        if scored.details:
+            item["details"] = scored.details[i]
+        out.append(item)
+    return out
 
 
 def _run_lm_eval(spec: EvalSpec, ctx: _Context, limit: int | None) -> dict[str, Any]:

@@ -52,6 +52,58 @@ class GenerationSettings(_Strict):
         return self.model_dump(exclude={"batch_size"})
 
 
+class ModelArgs(_Strict):
+    """Keywords passed to ``from_pretrained`` (``--model-args`` / the suite's ``model_args``).
+
+    An allowlist, so a typo or a keyword that would run code (``trust_remote_code``) is an error
+    naming it, not something transformers silently ignores or obeys."""
+
+    revision: str | None = Field(None, description="Hub branch, tag or commit.")
+    device_map: str | dict[str, Any] | None = Field(None, description="accelerate placement, e.g. 'auto' (then --device is not used).")
+    attn_implementation: str | None = Field(None, description="eager, sdpa, flash_attention_2...")
+    subfolder: str | None = Field(None, description="Folder of the weights inside the repository.")
+    variant: str | None = Field(None, description="Weights variant, e.g. 'fp16'.")
+    use_safetensors: bool | None = Field(None, description="Require (true) or refuse (false) safetensors weights.")
+    low_cpu_mem_usage: bool | None = Field(None, description="Load without a full extra copy in memory.")
+    local_files_only: bool | None = Field(None, description="Never contact the hub.")
+
+    def kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+def parse_model_args(text: str | dict[str, Any] | None, what: str = "--model-args") -> dict[str, Any]:
+    """``key=value,key=value`` (values read as JSON scalars where they parse: true, 3, null) or a
+    dict, validated by ModelArgs; the first bad key is a ConfigError naming it."""
+    if text is None or text == "":
+        return {}
+    raw: dict[str, Any] = {}
+    if isinstance(text, dict):
+        raw = dict(text)
+    else:
+        for part in (p.strip() for p in text.split(",")):
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"{what}: {part!r} is not key=value")
+            raw[key.strip()] = _scalar(value.strip())
+    try:
+        return ModelArgs.model_validate(raw).kwargs()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(x) for x in err["loc"])
+        hint = f" (known: {', '.join(ModelArgs.model_fields)})" if err["type"] == "extra_forbidden" else ""
+        raise ConfigError(f"{what}: {key}: {err['msg']}{hint}") from None
+
+
+def _scalar(value: str) -> Any:
+    import json
+
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    return parsed if isinstance(parsed, (bool, int, float, type(None))) else value
+
+
 class MetricSpec(_Strict):
     """What scores a completion: one reward source, or a composite reward (file or inline)."""
 
@@ -133,6 +185,9 @@ class Suite(_Strict):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Two-sided confidence of reported intervals.")
     seed: int = Field(0, description="Seed of the bootstrap.")
     trust_code: bool = Field(False, description="Allow every lm-eval task YAML of this file to run the Python its `!function` tags name.")
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field(
+        "float32", description="Weights dtype of a model loaded by name (auto: bf16 on a GPU that supports it); --dtype overrides.")
+    model_args: ModelArgs = Field(default_factory=ModelArgs, description="from_pretrained keywords; --model-args overrides key by key.")
     path: str = ""
     sha256: str = ""
 

@@ -401,8 +401,10 @@ class PPOTrainer:
             self._save_policy(final)
         steps = read_steps(self.run_dir / "steps.jsonl")
         rewards = [s["reward/total"] for s in steps if s.get("reward/total") is not None]
-        w = self.cfg.watch.window
+        # A short run averages fewer steps, so "first" and "last" never overlap (3 steps: 1 and 1).
+        w = max(1, min(self.cfg.watch.window, len(rewards) // 2))
         summary.update({
+            "reward_window": w,
             "final_model": str(final),
             "reward_first": sum(rewards[:w]) / len(rewards[:w]) if rewards else None,
             "reward_last": sum(rewards[-w:]) / len(rewards[-w:]) if rewards else None,
@@ -416,7 +418,7 @@ class PPOTrainer:
 
     def _print_report(self, summary: dict[str, Any]) -> None:
         c = self.console
-        c.print(f"[bold]PPO done[/]: {summary['steps']} steps; reward (mean of first/last {self.cfg.watch.window} steps) "
+        c.print(f"[bold]PPO done[/]: {summary['steps']} steps; reward (mean of first/last {summary['reward_window']} step(s)) "
                 f"{_f(summary['reward_first'])} -> {_f(summary['reward_last'])}; model saved to {summary['final_model']}")
         for e in summary["evals"]:
             c.print(f"  eval step {e['step']}: {e['values']} ({e['verdict']})")
