@@ -32,6 +32,7 @@ class IFEvalSource(rlit.RewardSource):
     name = "ifeval"
     description = "IFEval verifiable instructions (lm-eval's checkers): all followed (0/1) or fraction followed"
     higher_is_better = True
+    columns = ("instruction_id_list",)  # and optionally "kwargs"
 
     def __init__(self, mode: str = "strict", reward: str = "all", workers: int | None = None, parallel_min_rows: int = 256):
         """mode: strict | loose (IFEval's loose also tries the response without its first/last
