@@ -10,6 +10,7 @@ from typing import Any
 
 from rlit.evaluation.report.markdown import fmt, interval
 from rlit.evaluation.results import SuiteResults
+from rlit.evaluation.report import sample_browser
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
@@ -94,7 +95,11 @@ def _source_rows(results: SuiteResults) -> str:
     return "\n".join(rows)
 
 
-def render_html(results: SuiteResults, baseline: SuiteResults | None = None) -> str:
+def render_html(results: SuiteResults, baseline: SuiteResults | None = None,
+                samples: dict[str, Any] | None = None) -> str:
+    """The page; ``samples`` is :func:`sample_browser.browser_data` (else built from results.json alone)."""
+    if samples is None:
+        samples = sample_browser.browser_data(results, None, baseline)
     m = results.manifest
     model = m.get("model", {})
     plots = "\n".join(f"<h3>{html.escape(t)}</h3><img class='plot' alt='{html.escape(t)}' src='data:image/png;base64,{p}'>"
@@ -102,7 +107,8 @@ def render_html(results: SuiteResults, baseline: SuiteResults | None = None) -> 
     manifest = html.escape(json.dumps(m, indent=1, default=str))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>rlit report: {html.escape(str(results.suite.get('name')))}</title>
-<style>{CSS}</style></head><body>
+<style>{CSS}
+{sample_browser.CSS}</style></head><body>
 <h1>rlit evaluate: {html.escape(str(results.suite.get('name')))}</h1>
 <p id="verdict" class="{html.escape(results.verdict)}">Verdict: <b>{html.escape(results.verdict.upper())}</b></p>
 <p>Model <code>{html.escape(str(model.get('name', '?')))}</code> (sha256 <code>{html.escape(str(model.get('sha256', '?')))}</code>);
@@ -115,6 +121,7 @@ baseline: <code>{html.escape(str(results.baseline or 'none'))}</code></p>
 {_source_rows(results)}</table>
 <h2>Plots</h2>
 {plots}
+{sample_browser.render_section(samples)}
 <h2>Manifest</h2><pre id="manifest">{manifest}</pre>
 </body></html>
 """
