@@ -46,7 +46,8 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 def _from_results(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Sample-like rows from results.json: its completions, scored by the prompt's unit value."""
-    values = {u.get("key"): u.get("value") for u in record.get("units") or [] if isinstance(u, dict)}
+    per_group = (record.get("aggregate") or {}).get("method") == "group_gap"  # units are groups, not prompts
+    values = {} if per_group else {u.get("key"): u.get("value") for u in record.get("units") or [] if isinstance(u, dict)}
     rows = []
     for c in record.get("completions") or []:
         if not isinstance(c, dict):
