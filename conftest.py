@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_policy_dir(tmp_path_factory):
     """A 2-layer random GPT-2 causal LM with the real GPT-2 tokenizer, saved to a folder."""
-    from rlit.models import build_tiny_gpt2
+    from rlit.lm.builtin import build_tiny_gpt2
 
     return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-policy"), kind="causal-lm")
 
@@ -16,7 +16,7 @@ def tiny_policy_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_reward_dir(tmp_path_factory):
     """A 2-layer random GPT-2 sequence classifier (one label) with the GPT-2 tokenizer."""
-    from rlit.models import build_tiny_gpt2
+    from rlit.lm.builtin import build_tiny_gpt2
 
     return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-reward"), kind="reward")
 

@@ -103,13 +103,13 @@ def child_rlit(suite: str, n: str, cache: str, out: str) -> None:
 def saved_model_folder() -> Path:
     """The plain HF folder rlit keeps for the built-in (dequantised once, then reused): lm_eval reads
     the very weights rlit loads. Written here, before any timed phase, if it is not there yet."""
-    from rlit.models import smollm2_saved_copy
+    from rlit.lm.builtin import smollm2_saved_copy
 
     return smollm2_saved_copy()
 
 
 def run_lmeval(model_dir: Path, data: Path, n: int, max_new_tokens: int) -> dict:
-    from rlit.models import package_folder
+    from rlit.lm.builtin import package_folder
 
     punkt = package_folder("llama_index", "llama-index-core==0.14.25") / "core" / "_static" / "nltk_cache"
     env = {**os.environ, "NLTK_DATA": str(punkt)}
@@ -138,9 +138,9 @@ def decode_ablation(data: Path, k: int, max_new_tokens: int, batch_size: int, re
     """CPU seconds of generation alone on the first k prompts, longest first in batches, for three
     decoders: transformers' ``generate`` (what lm_eval runs), rlit's loop on the default cache (finished
     rows dropped), and rlit's loop on the preallocated cache (what ``rlit evaluate`` runs)."""
-    import rlit.evaluation.decoding as decoding
-    from rlit.evaluation.generation import _hf_generate, _token_lengths, load_model, render
-    from rlit.evaluation.suite import GenerationSettings
+    import rlit.lm.decoding as decoding
+    from rlit.lm.generation import _hf_generate, _token_lengths, load_model, render
+    from rlit.lm.generation import GenerationSettings
 
     lm = load_model(MODEL, device="cpu")
     settings = GenerationSettings(max_new_tokens=max_new_tokens, chat_template="always", batch_size=batch_size)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rlit.models import build_tiny_gpt2
+from rlit.lm.builtin import build_tiny_gpt2
 from rlit.pipeline import load_pipeline_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ pipeline): :func:`build` validates a table against a dataclass, and
 - rejects unknown keys (with a "did you mean"), in nested tables too;
 - rejects NaN and infinity in every float field (``allow_inf_nan=False`` on every dataclass built);
 - enforces the constraints written into the field types (``Annotated[float, POSITIVE]``, ...);
-- checks ``Device`` fields with :func:`rlit.models.check_device` (``device = "banana"`` fails at
+- checks ``Device`` fields with :func:`rlit.devices.check_device` (``device = "banana"`` fails at
   load, not after the data is read);
 - resolves relative path fields (``field(metadata={"path": True})``) against the folder of the
   config file that names them, and model fields (``metadata={"model": True}``) when that folder
@@ -45,7 +45,7 @@ UNIT_CLOSED = Field(ge=0, le=1)  # probabilities, discounts in [0, 1]
 
 def _device(value: str) -> str:
     """Validate (not rewrite: ``auto`` keeps its meaning for accelerate) a device name."""
-    from rlit.models import check_device
+    from rlit.devices import check_device
 
     try:
         check_device(value, "device")

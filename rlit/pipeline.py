@@ -180,7 +180,7 @@ class Pipeline:
         if self.cfg.base_model is not None:
             return {"model": self.cfg.base_model}
         from rlit.jsonl import read_rows
-        from rlit.models import build_tiny_gpt2
+        from rlit.lm.builtin import build_tiny_gpt2
 
         t = self.cfg.tiny
         texts = [row[k] for f in t.tokenizer_files for row in read_rows(f) for k in ("prompt", "completion") if isinstance(row.get(k), str)]

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from rlit.models import SMOLLM2, stored_fingerprint
+from rlit.lm.builtin import SMOLLM2, stored_fingerprint
 
 
 def test_no_stored_fingerprint_for_other_models_or_dtypes():
@@ -17,8 +17,9 @@ def test_no_stored_fingerprint_for_other_models_or_dtypes():
 @pytest.mark.slow
 def test_smollm2_copy_is_written_once_and_a_touched_copy_is_hashed_again(tmp_path, monkeypatch):
     monkeypatch.setenv("RLIT_CACHE_DIR", str(tmp_path))
-    from rlit.evaluation.generation import load_model
-    from rlit.models import load_causal_lm, model_fingerprint
+    from rlit.lm.generation import load_model
+    from rlit.lm.loading import load_causal_lm
+    from rlit.lm.fingerprint import model_fingerprint
 
     model, _ = load_causal_lm(SMOLLM2)  # first use: dequantises the GGUF and writes the copy
     (copy,) = list((tmp_path / "models").iterdir())  # no half-written folder left next to it

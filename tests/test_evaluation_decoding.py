@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlit.evaluation.decoding import decode, preallocated_cache, supports_fast_decode
-from rlit.evaluation.generation import LoadedModel, _generate_batch
-from rlit.evaluation.suite import GenerationSettings
+from rlit.lm.decoding import decode, preallocated_cache, supports_fast_decode
+from rlit.lm.generation import LoadedModel, _generate_batch
+from rlit.lm.generation import GenerationSettings
 
 PROMPTS = ["Write one line about the sea.", "Hi", "List three colours, then explain why each one matters to painters."]
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_policy_dir):
-    from rlit.models import load_causal_lm
+    from rlit.lm.loading import load_causal_lm
 
     model, tok = load_causal_lm(str(tiny_policy_dir))
     tok.padding_side = "left"

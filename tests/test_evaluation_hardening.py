@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rlit.errors import ConfigError, DataError
-from rlit.evaluation.cache import JsonlCache
+from rlit.lm.cache import JsonlCache
 from rlit.evaluation.lm_eval_tasks import check_task_code, trusting_code
 from rlit.evaluation.report.markdown import md
 from rlit.evaluation.results import SuiteResults, read_results_file

@@ -14,7 +14,7 @@ from rlit.errors import ConfigError
 from rlit.evaluation.gate import gate_eval
 from rlit.evaluation.runner import select_evals
 from rlit.evaluation.suite import GateSpec, Suite, load_suite, parse_model_args
-from rlit.models import resolve_dtype
+from rlit.devices import resolve_dtype
 
 ROWS = [{"key": f"k{i}", "prompt": p} for i, p in enumerate(["Say hello.", "List three colours.", "Name a river."])]
 SUITE = """

@@ -114,7 +114,7 @@ def test_pass_writes_all_reports_and_second_run_uses_cache(tmp_path, cli, tiny_p
     assert res["manifest"]["plugins"]["test-eval-plugin"] == {"distribution": None, "version": None}
     assert letters["prompts"]["sha256"]
 
-    import rlit.evaluation.generation as generation
+    import rlit.lm.generation as generation
 
     calls = []
     real = generation._generate_batch
@@ -210,7 +210,7 @@ def test_malformed_results_file_exits_2(tmp_path, cli, content, message, capsys)
 
 
 def test_python_api_with_in_memory_model(tmp_path, plugin, tiny_policy_dir):
-    from rlit.models import load_causal_lm
+    from rlit.lm.loading import load_causal_lm
 
     model, tok = load_causal_lm(str(tiny_policy_dir))
     suite = write_suite(tmp_path, SUITE.format(min=0.0))

@@ -61,7 +61,7 @@ def test_a_second_forward_before_backward_gets_its_own_buffer():
 
 
 def test_token_logprobs_fast_path_matches_the_models_own_forward(tiny_policy_dir):
-    from rlit.models import load_causal_lm
+    from rlit.lm.loading import load_causal_lm
     from rlit.training.ppo.rollout import token_logprobs
 
     model, _ = load_causal_lm(str(tiny_policy_dir))
@@ -105,7 +105,7 @@ def test_sampler_draws_from_the_distribution_and_never_a_zero_or_cut_token():
 def test_a_lora_policy_takes_the_fused_path_with_its_adapters_on(tiny_policy_dir):
     from peft import LoraConfig, get_peft_model
 
-    from rlit.models import load_causal_lm
+    from rlit.lm.loading import load_causal_lm
     from rlit.training.ppo.rollout import token_logprobs
 
     model, _ = load_causal_lm(str(tiny_policy_dir))

@@ -108,7 +108,7 @@ class ForceEOSAfter(torch.nn.Module):
 
 
 def test_rollout_stops_at_eos_and_logprobs_match_a_full_forward(tiny_policy_dir):
-    from rlit.models import load_causal_lm
+    from rlit.lm.loading import load_causal_lm
     from rlit.training.ppo.rollout import encode_prompts, sample_responses, token_logprobs
 
     model, tok = load_causal_lm(str(tiny_policy_dir))
@@ -131,7 +131,7 @@ def test_rollout_stops_at_eos_and_logprobs_match_a_full_forward(tiny_policy_dir)
 
 
 def test_chat_template_is_used_when_the_tokenizer_has_one(tiny_policy_dir):
-    from rlit.models import load_tokenizer
+    from rlit.lm.loading import load_tokenizer
     from rlit.training.ppo.rollout import format_prompts
 
     tok = load_tokenizer(str(tiny_policy_dir))

@@ -14,7 +14,8 @@ def _write(path, rows):
 
 
 def test_sft_learns_the_completions_and_saves_a_loadable_model(tmp_path):
-    from rlit.models import build_tiny_gpt2, load_causal_lm
+    from rlit.lm.builtin import build_tiny_gpt2
+    from rlit.lm.loading import load_causal_lm
 
     base = build_tiny_gpt2(tmp_path / "base", chat_template=True)
     rows = [{"prompt": f"Name the colour number {i}.", "completion": "blue"} for i in range(32)]
@@ -61,13 +62,13 @@ def test_conversational_yes_without_template_is_a_config_error(tmp_path, tiny_po
 
 
 def test_group_by_length_cuts_padding(tmp_path, monkeypatch):
-    import rlit.models
-    from rlit.models import build_tiny_gpt2
+    import rlit.lm.loading
+    from rlit.lm.builtin import build_tiny_gpt2
 
     base = build_tiny_gpt2(tmp_path / "base", chat_template=True)
     rows = [{"prompt": "Say it.", "completion": " ".join(["word"] * n)} for n in range(1, 65)]
     data = _write(tmp_path / "train.jsonl", rows)
-    load = rlit.models.load_causal_lm
+    load = rlit.lm.loading.load_causal_lm
     positions: list[int] = []
 
     def counting_load(*args, **kwargs):
@@ -75,7 +76,7 @@ def test_group_by_length_cuts_padding(tmp_path, monkeypatch):
         model.register_forward_pre_hook(lambda _m, _a, kw: positions.append(kw["input_ids"].numel()), with_kwargs=True)
         return model, tok
 
-    monkeypatch.setattr(rlit.models, "load_causal_lm", counting_load)
+    monkeypatch.setattr(rlit.lm.loading, "load_causal_lm", counting_load)
     seen = {}
     for grouped in (False, True):
         positions.clear()
@@ -112,7 +113,7 @@ def test_length_grouped_batches_cover_every_row_once_in_random_batch_order():
 def test_full_logits_loss_matches_trl_fused_lm_head(tmp_path):
     """lm_head_loss = "full" (the CPU default) trains on the same loss as TRL's fused LM head: the same
     rows, masks and normalisation, so the two runs agree to float rounding, with and without eval."""
-    from rlit.models import build_tiny_gpt2
+    from rlit.lm.builtin import build_tiny_gpt2
 
     base = build_tiny_gpt2(tmp_path / "base", chat_template=True)
     rows = [{"prompt": f"Count to {i}.", "completion": " ".join(str(k) for k in range(1, i + 2))} for i in range(24)]

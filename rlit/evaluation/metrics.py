@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rlit.errors import ConfigError, PluginError
-from rlit.evaluation.cache import JsonlCache, digest
+from rlit.lm.cache import JsonlCache, digest
 from rlit.evaluation.suite import AggregateSpec, MetricSpec
 from rlit.plugins import get_registry
 

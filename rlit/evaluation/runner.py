@@ -27,15 +27,15 @@ from typing import Any
 from rlit import interrupts
 from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError, RlitError
-from rlit.evaluation.cache import JsonlCache, default_cache_dir
-from rlit.evaluation.generation import LoadedModel, generate, generation_cache, load_model, prompt_format
+from rlit.lm.cache import JsonlCache, default_cache_dir
+from rlit.lm.generation import LoadedModel, generate, generation_cache, load_model, prompt_format
 from rlit.evaluation.lm_eval_tasks import check_task, run_lm_eval, trusting_code
 from rlit.evaluation.metrics import Aggregate, Scorer, aggregate
 from rlit.evaluation.prompts import columns_of, load_prompt_set
 from rlit.evaluation.results import SuiteResults, write_samples
 from rlit.evaluation.stats import bootstrap_ci
 from rlit.evaluation.suite import EvalSpec, Suite, load_suite, parse_model_args
-from rlit.models import DTYPES, check_device
+from rlit.devices import DTYPES, check_device
 
 
 class _Context:

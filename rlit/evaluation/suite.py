@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rlit.errors import ConfigError
+from rlit.lm.generation import GenerationSettings
 
 AggregateMethod = Literal["mean", "rate_above", "rate_below", "max", "min", "prompt_level", "instruction_level", "group_gap"]
 
@@ -32,24 +33,6 @@ AggregateMethod = Literal["mean", "rate_above", "rate_below", "max", "min", "pro
 class _Strict(BaseModel):
     # nan/inf pass every gt/lt bound (comparisons with nan are false), so reject them outright.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class GenerationSettings(_Strict):
-    """How completions are generated; every field except batch_size is part of the cache key."""
-
-    max_new_tokens: int = Field(256, ge=1, description="New tokens per completion.")
-    do_sample: bool = Field(False, description="Sample (true) or greedy decoding (false).")
-    temperature: float = Field(1.0, gt=0, description="Sampling temperature (only when do_sample).")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass (only when do_sample).")
-    seed: int = Field(0, description="Seed for sampling; sample i uses seed + i.")
-    samples: int = Field(1, ge=1, description="Completions per prompt (scores are averaged per prompt).")
-    chat_template: Literal["auto", "always", "never"] = Field(
-        "auto", description="auto: use the tokenizer's chat template when it has one, else the raw prompt.")
-    system_prompt: str | None = Field(None, description="Optional system message when a chat template is used.")
-    batch_size: int = Field(8, ge=1, description="Prompts per generate() call (not part of the cache key).")
-
-    def cache_fields(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"batch_size"})
 
 
 class ModelArgs(_Strict):

@@ -126,8 +126,8 @@ class _Generator:
     """The policy plus its generation cache (so a crash loses no generated text)."""
 
     def __init__(self, cfg: PreferencePairsConfig, out: Path):
-        from rlit.evaluation.generation import generation_cache, load_model
-        from rlit.evaluation.suite import GenerationSettings
+        from rlit.lm.generation import generation_cache, load_model
+        from rlit.lm.generation import GenerationSettings
 
         self.settings = GenerationSettings(
             max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p,
@@ -138,7 +138,7 @@ class _Generator:
         self.cache = generation_cache(Path(cfg.cache_dir or f"{out}.cache"), self.lm, self.settings)
 
     def __call__(self, prompts: list[str]) -> list[list[str]]:
-        from rlit.evaluation.generation import generate
+        from rlit.lm.generation import generate
 
         return generate(self.lm, prompts, self.settings, self.cache)
 

@@ -44,7 +44,8 @@ def load_sequence_classifier(name: str, dtype: str = "float32", device: str = "c
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    from rlit.models import SMOLLM2, SMOLLM2_GGUF, TINY_GPT2, build_tiny_gpt2, load_tokenizer, smollm2_folder
+    from rlit.lm.builtin import SMOLLM2, SMOLLM2_GGUF, TINY_GPT2, build_tiny_gpt2, smollm2_folder
+    from rlit.lm.loading import load_tokenizer
 
     kwargs = {"num_labels": 1, "dtype": getattr(torch, dtype)}
     if name == TINY_GPT2:

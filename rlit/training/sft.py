@@ -72,7 +72,7 @@ def train_sft(cfg: SFTStageConfig) -> dict[str, Any]:
 
     from trl import SFTConfig, SFTTrainer
 
-    from rlit.models import load_causal_lm
+    from rlit.lm.loading import load_causal_lm
 
     # Cheap checks first: options, the output folder and the data fail before the model loads.
     if cfg.conversational not in ("auto", "yes", "no"):

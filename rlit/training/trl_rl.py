@@ -87,7 +87,7 @@ def train_trl_rl(cfg: TRLRLConfig, algorithm: str) -> dict[str, Any]:
     """Train with TRL's GRPOTrainer (``algorithm="grpo"``) or RLOOTrainer (``"rloo"``)."""
     import trl
 
-    from rlit.models import load_causal_lm
+    from rlit.lm.loading import load_causal_lm
     from rlit.rewards.composite import CompositeReward
     from rlit.training.sft import save_model
 

@@ -119,7 +119,7 @@ def test_sigmoid_output(tiny_reward_dir):
 def test_clear_errors(tmp_path):
     from transformers import GPT2Config, GPT2ForSequenceClassification
 
-    from rlit.models import gpt2_tokenizer
+    from rlit.lm.builtin import gpt2_tokenizer
     from rlit_reward_model import RewardModelSource
 
     with pytest.raises(ConfigError, match="cannot load reward model"):

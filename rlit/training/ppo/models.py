@@ -47,7 +47,7 @@ class PPOModels:
 
 def load_models(cfg: ModelConfig, device: torch.device) -> PPOModels:
     """Policy (optionally LoRA), reference (a frozen copy, another model, or the adapter-free base), critic."""
-    from rlit.models import load_causal_lm
+    from rlit.lm.loading import load_causal_lm
 
     policy, tokenizer = load_causal_lm(cfg.policy, dtype=cfg.dtype, device=str(device))
     if tokenizer.pad_token_id is None:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from rlit.errors import ConfigError
-from rlit.evaluation.decoding import preallocated_cache
+from rlit.lm.decoding import preallocated_cache
 from rlit.training.ppo.logprobs import chosen_logprobs, split_lm_head
 from rlit.training.ppo.losses import token_entropy
 

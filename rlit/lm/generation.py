@@ -7,12 +7,34 @@ and is used raw otherwise; which one was used is returned so the manifest can re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from rlit.errors import ConfigError
-from rlit.evaluation.cache import JsonlCache, digest
-from rlit.evaluation.decoding import decode, supports_fast_decode
-from rlit.evaluation.suite import GenerationSettings
+from rlit.lm.cache import JsonlCache, digest
+from rlit.lm.decoding import decode, supports_fast_decode
+
+
+class GenerationSettings(BaseModel):
+    """How completions are generated; every field except batch_size is part of the cache key."""
+
+    # nan/inf pass every gt/lt bound (comparisons with nan are false), so reject them outright.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    max_new_tokens: int = Field(256, ge=1, description="New tokens per completion.")
+    do_sample: bool = Field(False, description="Sample (true) or greedy decoding (false).")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature (only when do_sample).")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass (only when do_sample).")
+    seed: int = Field(0, description="Seed for sampling; sample i uses seed + i.")
+    samples: int = Field(1, ge=1, description="Completions per prompt (scores are averaged per prompt).")
+    chat_template: Literal["auto", "always", "never"] = Field(
+        "auto", description="auto: use the tokenizer's chat template when it has one, else the raw prompt.")
+    system_prompt: str | None = Field(None, description="Optional system message when a chat template is used.")
+    batch_size: int = Field(8, ge=1, description="Prompts per generate() call (not part of the cache key).")
+
+    def cache_fields(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"batch_size"})
 
 
 @dataclass
@@ -28,9 +50,12 @@ class LoadedModel:
 
 def load_model(model: Any, tokenizer: Any = None, device: str | None = None, dtype: str = "float32",
                model_args: dict[str, Any] | None = None) -> LoadedModel:
-    """A name/path/built-in (loaded with rlit.models) or an in-memory model object plus its tokenizer.
+    """A name/path/built-in (loaded with rlit.lm.loading) or an in-memory model object plus its tokenizer.
     ``dtype`` may be ``auto``; the LoadedModel records the dtype actually used."""
-    from rlit.models import load_causal_lm, model_fingerprint, resolve_dtype, stored_fingerprint
+    from rlit.lm.loading import load_causal_lm
+    from rlit.lm.fingerprint import model_fingerprint
+    from rlit.devices import resolve_dtype
+    from rlit.lm.builtin import stored_fingerprint
 
     args = dict(model_args or {})
     if isinstance(model, str):
