@@ -3,8 +3,7 @@
 from rlit.errors import ConfigError, DataError, GateFailed, PluginError, RlitError, SourceError
 from rlit.hookspecs import hookimpl
 from rlit.rewards.source import AsyncRewardFunction, RewardSource, Unscorable
-
-__version__ = "0.1.0"
+from rlit.version import __version__
 
 
 def __getattr__(name: str):  # imported on first use: the composite pulls in numpy

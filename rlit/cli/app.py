@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from rlit.errors import RlitError
 from rlit import interrupts
+from rlit.version import __version__
 from rlit.plugins import PluginSettings, get_registry
 
 app = typer.Typer(help="rlit: RL on top of instruction tuning, driven by evaluation.", no_args_is_help=True, add_completion=True)
@@ -53,8 +54,6 @@ def _version(asked: bool) -> None:
 
 def _print_versions(registry: object) -> None:
     """rlit's version, then one line per plugin that loaded (name, distribution, version)."""
-    from rlit import __version__
-
     log_line(f"rlit {__version__}")
     for p in registry.plugins.values():  # type: ignore[attr-defined]
         log_line(f"  {p.name}: {p.distribution or '-'} {p.version or ''}".rstrip())
