@@ -24,8 +24,10 @@ def write_fingerprint(folder: Path, fingerprint: str) -> None:
 
 def model_fingerprint(model: Any) -> str:
     """A content hash of a model's weights (sha256 over parameter bytes), for caches and manifests."""
+    import torch
+
     h = hashlib.sha256()
     for key, tensor in sorted(model.state_dict().items()):
         h.update(key.encode())
-        h.update(tensor.detach().cpu().contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]

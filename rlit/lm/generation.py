@@ -11,9 +11,13 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rlit.devices import resolve_dtype
 from rlit.errors import ConfigError
+from rlit.lm.builtin import stored_fingerprint
 from rlit.lm.cache import JsonlCache, digest
 from rlit.lm.decoding import decode, supports_fast_decode
+from rlit.lm.fingerprint import model_fingerprint
+from rlit.lm.loading import load_causal_lm
 
 
 class GenerationSettings(BaseModel):
@@ -52,11 +56,6 @@ def load_model(model: Any, tokenizer: Any = None, device: str | None = None, dty
                model_args: dict[str, Any] | None = None) -> LoadedModel:
     """A name/path/built-in (loaded with rlit.lm.loading) or an in-memory model object plus its tokenizer.
     ``dtype`` may be ``auto``; the LoadedModel records the dtype actually used."""
-    from rlit.lm.loading import load_causal_lm
-    from rlit.lm.fingerprint import model_fingerprint
-    from rlit.devices import resolve_dtype
-    from rlit.lm.builtin import stored_fingerprint
-
     args = dict(model_args or {})
     if isinstance(model, str):
         dev = device or _default_device()
