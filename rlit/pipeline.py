@@ -30,7 +30,7 @@ class TinyModel:
     n_positions: Annotated[int, AT_LEAST_1] = field(default=512, metadata={"help": "Longest sequence in tokens."})
     vocab_size: Annotated[int, Field(ge=300)] = field(default=4096, metadata={"help": "BPE vocabulary size (small keeps the output layer cheap on CPU)."})
     tokenizer_files: list[str] = field(default_factory=list, metadata={"path": True, "help": "JSONL files whose `prompt`/`completion` texts train the tokenizer."})
-    seed: Annotated[int, NON_NEGATIVE] = field(default=0, metadata={"help": "Initialisation seed."})
+    seed: Annotated[int, NON_NEGATIVE] | None = field(default=None, metadata={"help": "Initialisation seed; unset = the top-level seed, else 0."})
     activation_function: str = field(
         default="gelu_pytorch_tanh",
         metadata={"help": "MLP activation (transformers' names): gelu_pytorch_tanh is GPT-2's gelu_new as one fused kernel."},
@@ -43,6 +43,7 @@ class Heldout:
 
     suite: str = field(metadata={"path": True, "help": "Eval suite file (docs/evaluation.md)."})
     limit: Annotated[int, AT_LEAST_1] | None = field(default=None, metadata={"help": "Evaluate only the first N prompts of each eval."})
+    seed: Annotated[int, NON_NEGATIVE] | None = field(default=None, metadata={"help": "Sampling seed of every eval (overrides the suite's); unset = the top-level seed, else the suite's own."})
 
 
 @dataclass
@@ -55,6 +56,7 @@ class PipelineConfig:
     reward_model: dict[str, Any] | None = field(default=None, metadata={"help": "Reward-model keys except train_file and output_dir."})
     ppo: dict[str, Any] = field(default_factory=dict, metadata={"help": "PPO tables (docs/training-ppo.md); model.policy and output.dir are filled in."})
     heldout: Heldout | None = field(default=None, metadata={"help": "Held-out evaluation before and after PPO."})
+    seed: Annotated[int, NON_NEGATIVE] | None = field(default=None, metadata={"help": "One number for the whole draw: the seed of every stage that sets none itself (docs/pipeline.md)."})
 
 
 def load_pipeline_config(path: str | Path, sets: Sequence[str] = ()) -> PipelineConfig:
@@ -89,23 +91,56 @@ def _base(cfg: PipelineConfig) -> Path | None:
     return getattr(cfg, "_base", None)
 
 
+def _seeded(cfg: PipelineConfig, table: dict[str, Any]) -> dict[str, Any]:
+    """``table`` with the top-level seed filled in where it sets none: its own seed still wins."""
+    if cfg.seed is None or "seed" in table:
+        return table
+    return {**table, "seed": cfg.seed}
+
+
+def stage_seeds(cfg: PipelineConfig) -> dict[str, int | None]:
+    """The seed each stage runs with (None: the held-out suite keeps its own seeds); recorded in summary.json."""
+    seeds: dict[str, int | None] = {}
+    if cfg.base_model is None and cfg.tiny is not None:
+        seeds["tiny"] = _tiny_seed(cfg)
+    if cfg.sft:
+        seeds["sft"] = _sft_config(cfg, "<the base model>", "<run>/sft/model").seed
+    if cfg.preference_pairs is not None:
+        seeds["preference_pairs"] = _pairs_config(cfg, "<the SFT model>", "<run>/pairs/pairs.jsonl").seed
+        seeds["reward_model"] = _reward_model_config(cfg, "<run>/pairs/pairs.jsonl", "<the SFT model>", "<run>/reward-model/model").seed
+    seeds["ppo"] = _ppo_run_config(cfg, "<the SFT model>", "<the run folder>", None).ppo.seed
+    if cfg.heldout is not None:
+        seeds["heldout"] = _heldout_seed(cfg)
+    return seeds
+
+
+def _tiny_seed(cfg: PipelineConfig) -> int:
+    t = cfg.tiny
+    return t.seed if t is not None and t.seed is not None else (cfg.seed if cfg.seed is not None else 0)
+
+
+def _heldout_seed(cfg: PipelineConfig) -> int | None:
+    h = cfg.heldout
+    return h.seed if h is not None and h.seed is not None else cfg.seed
+
+
 def _sft_config(cfg: PipelineConfig, model: str, out: str, where: str = "pipeline: ") -> Any:
     from rlit.training.sft import SFTStageConfig
 
-    return build(SFTStageConfig, {**cfg.sft, "model": model, "output_dir": out}, f"{where}[sft]", _base(cfg))
+    return build(SFTStageConfig, {**_seeded(cfg, cfg.sft), "model": model, "output_dir": out}, f"{where}[sft]", _base(cfg))
 
 
 def _pairs_config(cfg: PipelineConfig, policy: str, out: str, where: str = "pipeline: ") -> Any:
     from rlit.training.preference_pairs import load_preference_pairs_config
 
-    return load_preference_pairs_config(_table(cfg.preference_pairs, f"{where}[preference_pairs]") | {"policy": policy, "output_file": out},
+    return load_preference_pairs_config(_seeded(cfg, _table(cfg.preference_pairs, f"{where}[preference_pairs]")) | {"policy": policy, "output_file": out},
                                         _base(cfg), where=f"{where}[preference_pairs]")
 
 
 def _reward_model_config(cfg: PipelineConfig, pairs: str, policy: str, out: str, where: str = "pipeline: ") -> Any:
     from rlit.training.reward_model import POLICY_BASE, load_reward_model_config
 
-    table = _table(cfg.reward_model, f"{where}[reward_model]") | {"train_file": pairs, "output_dir": out}
+    table = _seeded(cfg, _table(cfg.reward_model, f"{where}[reward_model]")) | {"train_file": pairs, "output_dir": out}
     if table.get("base_model") == POLICY_BASE:  # InstructGPT's choice: the reward model starts from the SFT model
         table["base_model"] = policy
     return load_reward_model_config(table, _base(cfg), where=f"{where}[reward_model]")
@@ -126,6 +161,8 @@ def _ppo_run_config(cfg: PipelineConfig, policy: str, run_dir: str, reward_model
         data.setdefault("model", {})["policy"] = policy
     if isinstance(data.get("output", {}), dict):
         data.setdefault("output", {})["dir"] = run_dir
+    if isinstance(data.get("ppo", {}), dict):
+        data["ppo"] = _seeded(cfg, data.get("ppo", {}))
     for source in (data.get("reward") or {}).get("sources", []):
         if isinstance(source, dict) and source.get("name") == "reward-model" and reward_model and "model" not in source.setdefault("options", {}):
             source["options"]["model"] = reward_model
@@ -171,7 +208,8 @@ class Pipeline:
         before = self.stage("eval-before", lambda: self._evaluate(sft_dir, "eval-before", None)) if self.cfg.heldout else None
         ppo_dir = self.stage("ppo", lambda: self._ppo(sft_dir, rm_dir))["model"]
         after = self.stage("eval-after", lambda: self._evaluate(ppo_dir, "eval-after", before)) if self.cfg.heldout else None
-        summary = {"before": before, "after": after, "stage_seconds": self.times, "seconds": time.perf_counter() - total, "model": ppo_dir}
+        summary = {"before": before, "after": after, "stage_seconds": self.times, "seconds": time.perf_counter() - total, "model": ppo_dir,
+                   "seed": self.cfg.seed, "stage_seeds": stage_seeds(self.cfg)}
         write_json(self.out / "summary.json", summary)
         return summary
 
@@ -186,10 +224,10 @@ class Pipeline:
         texts = [row[k] for f in t.tokenizer_files for row in read_rows(f) for k in ("prompt", "completion") if isinstance(row.get(k), str)]
         if not texts:
             raise ConfigError("[tiny] tokenizer_files: no prompt/completion texts to train the tokenizer on")
-        folder = build_tiny_gpt2(self.out / "base" / "model", seed=t.seed, n_layer=t.n_layer, n_embd=t.n_embd, n_head=t.n_head,
+        folder = build_tiny_gpt2(self.out / "base" / "model", seed=_tiny_seed(self.cfg), n_layer=t.n_layer, n_embd=t.n_embd, n_head=t.n_head,
                                  n_positions=t.n_positions, chat_template=True, tokenizer_texts=texts, vocab_size=t.vocab_size,
                                  activation_function=t.activation_function)
-        return {"model": str(folder), "tiny": asdict(t)}
+        return {"model": str(folder), "tiny": {**asdict(t), "seed": _tiny_seed(self.cfg)}}
 
     def _sft(self, base: str) -> dict[str, Any]:
         from rlit.training.sft import train_sft
@@ -215,7 +253,8 @@ class Pipeline:
         from rlit.evaluation import evaluate
 
         baseline = str(self.out / "eval-before" / "results.json") if before else None
-        res = evaluate(self.cfg.heldout.suite, model=model, baseline=baseline, out_dir=self.out / name, limit=self.cfg.heldout.limit)
+        res = evaluate(self.cfg.heldout.suite, model=model, baseline=baseline, out_dir=self.out / name, limit=self.cfg.heldout.limit,
+                       seed=_heldout_seed(self.cfg))
         return {"values": res.values, "verdict": res.verdict,
                 "comparison": {n: e.get("comparison") for n, e in res.evals.items()}}
 

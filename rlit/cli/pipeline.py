@@ -18,6 +18,8 @@ def pipeline_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (overrides out_dir); a re-run resumes it."),
     accept_config_change: bool = typer.Option(False, "--accept-config-change",
                                               help="Resume the PPO stage even though its config differs from its checkpoint's (recorded)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0,
+                                       help="The draw's seed (overrides the top-level `seed`): every stage that sets no seed of its own uses it."),
     sets: list[str] = SetOption,
 ) -> None:
     """Run the whole pipeline; print the before/after table of the held-out evaluation."""
@@ -26,6 +28,8 @@ def pipeline_command(
     cfg = load_pipeline_config(config, sets)
     if out is not None:
         cfg.out_dir = str(out)
+    if seed is not None:  # read when each stage's config is built, so setting it here reaches them all
+        cfg.seed = seed
     summary = Pipeline(cfg, log=log_line, accept_config_change=accept_config_change).run()
     if summary["before"] and summary["after"]:
         console.print(before_after_table(summary["before"], summary["after"]))
