@@ -20,6 +20,10 @@ from rlit.atomic import check_writable, write_json
 from rlit.errors import ConfigError
 from rlit.interrupts import keeping
 
+# In a [ppo.reward] source's options: the folder of the reward model this pipeline trains.
+REWARD_MODEL = "@reward_model"
+
+
 @dataclass
 class TinyModel:
     """A small GPT-2 built from scratch with a BPE tokenizer trained on the project's own text."""
@@ -83,8 +87,13 @@ def _load_pipeline_config(path: Path, sets: Sequence[str]) -> PipelineConfig:
     if cfg.preference_pairs is not None:
         _pairs_config(cfg, "<the SFT model>", "<run>/pairs/pairs.jsonl", where)
         _reward_model_config(cfg, "<run>/pairs/pairs.jsonl", "<the SFT model>", "<run>/reward-model/model", where)
-    _ppo_run_config(cfg, "<the SFT model>", "<the run folder>", None, where)
+    _ppo_run_config(cfg, "<the SFT model>", "<the run folder>", _planned_reward_model(cfg), where)
     return cfg
+
+
+def _planned_reward_model(cfg: PipelineConfig) -> str | None:
+    """What ``@reward_model`` stands for before the run: a placeholder, or None without that stage."""
+    return "<run>/reward-model/model" if cfg.reward_model is not None else None
 
 
 def _base(cfg: PipelineConfig) -> Path | None:
@@ -108,7 +117,7 @@ def stage_seeds(cfg: PipelineConfig) -> dict[str, int | None]:
     if cfg.preference_pairs is not None:
         seeds["preference_pairs"] = _pairs_config(cfg, "<the SFT model>", "<run>/pairs/pairs.jsonl").seed
         seeds["reward_model"] = _reward_model_config(cfg, "<run>/pairs/pairs.jsonl", "<the SFT model>", "<run>/reward-model/model").seed
-    seeds["ppo"] = _ppo_run_config(cfg, "<the SFT model>", "<the run folder>", None).ppo.seed
+    seeds["ppo"] = _ppo_run_config(cfg, "<the SFT model>", "<the run folder>", _planned_reward_model(cfg)).ppo.seed
     if cfg.heldout is not None:
         seeds["heldout"] = _heldout_seed(cfg)
     return seeds
@@ -163,10 +172,22 @@ def _ppo_run_config(cfg: PipelineConfig, policy: str, run_dir: str, reward_model
         data.setdefault("output", {})["dir"] = run_dir
     if isinstance(data.get("ppo", {}), dict):
         data["ppo"] = _seeded(cfg, data.get("ppo", {}))
-    for source in (data.get("reward") or {}).get("sources", []):
-        if isinstance(source, dict) and source.get("name") == "reward-model" and reward_model and "model" not in source.setdefault("options", {}):
-            source["options"]["model"] = reward_model
+    _fill_reward_model(data.get("reward"), reward_model, where)
     return ppo_config_from_dict(data, f"{where}[ppo]", _base(cfg))
+
+
+def _fill_reward_model(reward: Any, path: str | None, where: str) -> None:
+    """Replace every source option that is ``@reward_model`` with the folder the reward-model stage writes."""
+    sources = reward.get("sources") if isinstance(reward, dict) else None
+    for i, source in enumerate(sources if isinstance(sources, list) else []):
+        options = source.get("options") if isinstance(source, dict) else None
+        for key, value in (options.items() if isinstance(options, dict) else ()):
+            if value != REWARD_MODEL:
+                continue
+            if path is None:
+                raise ConfigError(f"{where}[ppo.reward] sources[{i}].options.{key}: {REWARD_MODEL!r} is the reward model "
+                                  "this pipeline trains, but it has no [preference_pairs] and [reward_model] stages")
+            options[key] = path
 
 
 class Pipeline:

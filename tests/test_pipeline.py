@@ -70,6 +70,7 @@ options = {{ mode = "loose", reward = "fraction" }}
 [[ppo.reward.sources]]
 name = "reward-model"
 weight = 0.1
+options = {{ model = "@reward_model" }}
 [heldout]
 suite = "heldout.toml"
 limit = 8
@@ -147,4 +148,12 @@ def test_a_ppo_typo_fails_at_load_not_after_sft(tmp_path):
     cfg = tmp_path / "typo.toml"
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=r"typo.toml: \[ppo\].*stepz"):
+        load_pipeline_config(cfg)
+
+
+def test_reward_model_reference_needs_the_reward_model_stage(tmp_path):
+    """``@reward_model`` names the reward model the run trains; without that stage it is a config error."""
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('base_model = "m"\n[[ppo.reward.sources]]\nname = "reward-model"\noptions = { model = "@reward_model" }\n')
+    with pytest.raises(ConfigError, match=r"p.toml: \[ppo.reward\] sources\[0\].options.model: '@reward_model'"):
         load_pipeline_config(cfg)
