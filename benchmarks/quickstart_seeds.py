@@ -70,7 +70,8 @@ def check_imports(clone: Path, work: Path) -> None:
     code = ("import json, sys; from rlit.pipeline import load_pipeline_config; from rlit.plugins import get_registry;"
             "get_registry(); print(json.dumps({n: getattr(m, '__file__', None) for n, m in list(sys.modules.items())"
             " if n.split('.')[0].startswith('rlit')}))")
-    proc = subprocess.run([sys.executable, "-c", code], env=clone_env(clone, work / "cache-check"), capture_output=True, text=True)
+    # cwd: `python -c` puts the current folder first on sys.path, so the draws never run from a checkout
+    proc = subprocess.run([sys.executable, "-c", code], env=clone_env(clone, work / "cache-check"), capture_output=True, text=True, cwd=work)
     if proc.returncode:
         sys.exit(f"importing rlit from {clone} failed:\n{proc.stderr[-2000:]}")
     files = {n: f for n, f in json.loads(proc.stdout.strip().splitlines()[-1]).items() if f}
