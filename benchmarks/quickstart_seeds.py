@@ -11,8 +11,8 @@ clone's). ``--jobs`` draws at a time, each on one thread and ``nice -n 10``.
 
 Resumable: a draw with a summary.json is finished and not rerun; an interrupted one resumes
 (the pipeline skips its finished stages). The table (``--out``) is rewritten after every draw;
-``--table-only`` rewrites it from the draw folders without running anything (the smoke check of
-the table code on finished draws).
+``--table-only`` rewrites it from the draw folders without running anything, and
+``--check-table RUN`` smoke-checks the table code on one finished pipeline run folder.
 
 Usage:
     python benchmarks/quickstart_seeds.py --steps 160 [--seeds 0-8] [--jobs 2] \\
@@ -152,7 +152,7 @@ def write_table(work: Path, seeds: list[int], out: Path, jobs: int) -> None:
         acc = "-" if r["rm_accuracy"] is None else f"{r['rm_accuracy']:.2f}"
         lines.append(f"| {s} | {r['before']:.3f} | {r['after']:.3f} | {r['gain']:+.3f} | [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}] | "
                      f"{'yes' if r['ci'][0] > 0 else 'no'} | {r['n']} | {acc} | {r['stage_seconds']:.0f} | {r['ppo_seconds'] or 0:.0f} | "
-                     f"{r['wall'] or 0:.0f} |")
+                     f"{'-' if r['wall'] is None else format(r['wall'], '.0f')} |")
     lines += ["", "Pipeline s: the sum of the stages' own times (summary.json, stage.json); wall s: the whole command, "
               "process start included. Both are under contention (two draws niced on two shared cores), not the quiet-machine "
               "budget's conditions.", ""]
@@ -178,6 +178,24 @@ def run_draws(seeds: list[int], clone: Path, work: Path, steps: int, jobs: int, 
                 write_table(work, seeds, out, jobs)
 
 
+def check_table(run: Path) -> None:
+    """Smoke check of the table code on one finished pipeline run folder (linked as seed 0 of a temporary work folder)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        draw = Path(tmp) / "seed-0"
+        draw.mkdir()
+        (draw / "run").symlink_to(run.resolve())
+        out = Path(tmp) / "table.md"
+        write_table(Path(tmp), [0, 1], out, 2)
+        text = out.read_text()
+        row, missing = draw_row(draw), [line for line in text.splitlines() if line.startswith("| 1 |")]
+        assert row is not None and isinstance(row["gain"], float) and len(row["ci"]) == 2, row
+        assert f"{row['gain']:+.3f}" in text and "unfinished" in missing[0] and "of 1 clear" in text, text
+        print(text)
+    print(f"table check passed on {run}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=160, help="PPO steps ([ppo.ppo] steps)")
@@ -188,8 +206,11 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/qs_draws"), help="draw folders (run, cache, log), outside the repo")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "quickstart_seeds.md")
     ap.add_argument("--table-only", action="store_true", help="rewrite the table from the draw folders; run nothing")
+    ap.add_argument("--check-table", type=Path, metavar="RUN", help="smoke-check the table code on a finished pipeline run folder; run nothing")
     args = ap.parse_args()
     seeds = parse_seeds(args.seeds)
+    if args.check_table:
+        return check_table(args.check_table)
     if args.table_only:
         write_table(args.work, seeds, args.out, args.jobs)
         print(args.out.read_text())
