@@ -12,7 +12,7 @@ import pytest
 
 from rlit.errors import ConfigError, DataError
 from rlit.training.preference_data import Pair, read_pairs, split_pairs
-from rlit.training.reward_manifest import read_manifest
+from rlit.lm.reward_model import read_manifest
 from rlit.training.reward_model import load_reward_model_config, train_reward_model
 
 POLITE = [

