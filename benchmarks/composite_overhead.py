@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from rlit.plugins import get_registry
-from rlit.rewards.composite import CompositeReward
+from rlit.plugins import load_reward
 
 
 def make_rows(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -43,17 +43,17 @@ def bench(source_name: str, prompts, completions, bs: int) -> None:
     source = reg.source_class(source_name)()
     ref = timed(lambda: run_batches(source.score, prompts, completions, bs))
     results = {"direct score() (reference)": ref}
-    nocache = CompositeReward.from_config({"cache_size": 0, "sources": [{"name": source_name}]})
+    nocache = load_reward({"cache_size": 0, "sources": [{"name": source_name}]})
     results["composite, no cache"] = timed(lambda: run_batches(nocache.score_batch, prompts, completions, bs))
-    memory = CompositeReward.from_config({"sources": [{"name": source_name}]})
+    memory = load_reward({"sources": [{"name": source_name}]})
     results["composite, cold memory cache"] = timed(lambda: run_batches(memory.score_batch, prompts, completions, bs))
     with tempfile.TemporaryDirectory() as tmp:
         cfg = {"cache_dir": tmp, "sources": [{"name": source_name}]}
-        cached = CompositeReward.from_config(cfg)
+        cached = load_reward(cfg)
         results["composite, cold cache (memory + sqlite)"] = timed(lambda: run_batches(cached.score_batch, prompts, completions, bs))
         results["composite, warm memory cache"] = timed(lambda: run_batches(cached.score_batch, prompts, completions, bs))
         cached.close()
-        fresh = CompositeReward.from_config(cfg)
+        fresh = load_reward(cfg)
         results["composite, warm sqlite cache (new instance)"] = timed(lambda: run_batches(fresh.score_batch, prompts, completions, bs))
         fresh.close()
     print(f"\nsource {source_name!r}: {len(prompts)} rows, batch {bs}")

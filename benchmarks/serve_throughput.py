@@ -1,7 +1,7 @@
 """Rows per second through `rlit serve` against in-process `rlit score`, same rows and sources,
 in one run.
 
-In-process: ``rlit.scoring.score_jsonl`` (what `rlit score` runs) at --batch-size. Server: the
+In-process: ``rlit.rewards.scoring.score_jsonl`` (what `rlit score` runs) at --batch-size. Server: the
 real CLI (`rlit serve` in a subprocess, port 0) driven by --clients concurrent aiohttp clients
 (one shared session each way, so this measures the server, not connection set-up):
 
@@ -49,10 +49,10 @@ WARM_ROWS = make_rows(128, "Warm-up", seed=1)
 
 
 def in_process(config: Path, rows_file: Path, warm_file: Path, batch_size: int) -> float:
-    from rlit.rewards.composite import CompositeReward
-    from rlit.scoring import score_jsonl
+    from rlit.plugins import load_reward
+    from rlit.rewards.scoring import score_jsonl
 
-    reward = CompositeReward.from_config(config)
+    reward = load_reward(config)
     score_jsonl(reward, warm_file, None, batch_size)  # warm-up on other rows: models loaded
     t0 = time.perf_counter()
     summary = score_jsonl(reward, rows_file, None, batch_size)

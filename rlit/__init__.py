@@ -2,26 +2,22 @@
 
 from rlit.errors import ConfigError, DataError, GateFailed, PluginError, RlitError, SourceError
 from rlit.hookspecs import hookimpl
-from rlit.rewards.source import AsyncRewardFunction, RewardSource, Unscorable
+from rlit.plugins import load_reward
+from rlit.rewards.batch import RewardBatch, Unscorable
+from rlit.rewards.composite import CompositeReward
+from rlit.rewards.functions import FunctionSource
+from rlit.rewards.source import RewardSource, Verdicts
+from rlit.rewards.trl import AsyncRewardFunction
 from rlit.version import __version__
-
-
-def __getattr__(name: str):  # imported on first use: the composite pulls in numpy
-    if name == "CompositeReward":
-        from rlit.rewards.composite import CompositeReward
-
-        return CompositeReward
-    if name == "FunctionSource":
-        from rlit.rewards.functions import FunctionSource
-
-        return FunctionSource
-    raise AttributeError(f"module 'rlit' has no attribute {name!r}")
 
 __all__ = [
     "RewardSource",
     "Unscorable",
+    "Verdicts",
     "AsyncRewardFunction",
     "CompositeReward",
+    "RewardBatch",
+    "load_reward",
     "FunctionSource",
     "hookimpl",
     "RlitError",

@@ -14,12 +14,16 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Callable
 
 import pluggy
 
 from rlit import hookspecs
 from rlit.errors import PluginError
+from rlit.rewards.build import build_reward
+from rlit.rewards.composite import CompositeReward
+from rlit.rewards.config import RewardConfig
 from rlit.rewards.source import RewardSource
 
 GROUP = "rlit"
@@ -253,3 +257,13 @@ def get_registry(settings: PluginSettings | None = None, reload: bool = False) -
         _registry = PluginRegistry(settings)
         _registry.load_entry_points()
     return _registry
+
+
+def load_reward(config: str | Path | dict | RewardConfig, *, registry: PluginRegistry | None = None,
+                origin: str | None = None, base_dir: str | Path | None = None) -> CompositeReward:
+    """The composite reward of a config (a TOML path, a dict or a ``RewardConfig``): registered
+    sources come from ``registry`` (default: the process-wide one, ``get_registry()``), ``function =``
+    entries are imported. ``origin`` names a dict config in error messages (e.g. ``"ppo.toml:
+    [reward]"``); ``base_dir`` is where a dict config's relative paths resolve (default: the
+    current folder). The one way to build a reward from a config (``rlit.load_reward``)."""
+    return build_reward(config, registry if registry is not None else get_registry(), origin=origin, base_dir=base_dir)

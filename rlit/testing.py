@@ -11,14 +11,19 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import TypeAdapter
+
 from rlit.errors import RlitError
-from rlit.plugins import PluginRegistry, get_registry
-from rlit.rewards.source import RewardSource, Unscorable
+from rlit.plugins import PluginRegistry, PluginSettings, get_registry
+from rlit.rewards.batch import Unscorable
+from rlit.rewards.guard import _init_hints, check_options, check_scores, typed_options
+from rlit.rewards.source import RewardSource
 
 __all__ = ["CheckResult", "check_source", "temporary_plugin", "LONG_TEXT_CHARS", "SAMPLE_PROMPTS", "SAMPLE_COMPLETIONS"]
 
@@ -92,12 +97,6 @@ def check_source(cls_or_name: type[RewardSource] | str, options: dict[str, Any] 
 def _check_options(cls: type, options: dict[str, Any], results: list[CheckResult]) -> dict[str, Any] | None:
     """Options are checked by rlit's own option validation, and every constructor parameter has
     a type hint it can use (an unannotated option is never type-checked for users)."""
-    import inspect
-
-    from pydantic import TypeAdapter
-
-    from rlit.rewards.guard import _init_hints, check_options, typed_options
-
     try:
         check_options(cls, options, cls.name)
         typed = typed_options(cls, options, cls.name)
@@ -135,8 +134,6 @@ def _columns(cls: type, rows: dict[str, list[Any]] | None) -> dict[str, list[Any
 
 def _score(source: RewardSource, prompts: list[str], completions: list[str], columns: dict[str, list[Any]]) -> list[Any]:
     """Score, then hold the result to what rlit accepts: one finite number, None or Unscorable per row."""
-    from rlit.rewards.guard import check_scores
-
     return check_scores(source.name or type(source).__name__, source.score(list(prompts), list(completions), **columns), len(completions))
 
 
@@ -206,8 +203,6 @@ if pytest is not None:
     @pytest.fixture
     def rlit_registry() -> PluginRegistry:
         """A fresh process-wide plugin registry with every installed entry point loaded."""
-        from rlit.plugins import PluginSettings
-
         return get_registry(PluginSettings.from_env(), reload=True)
 
     @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 import rlit
 from rlit.errors import ConfigError, DataError, PluginError, SourceError
-from rlit.rewards.composite import CompositeReward
+from rlit.plugins import load_reward
 
 CALLS: list[tuple[str, int]] = []  # (source name, rows scored) per call
 
@@ -94,7 +94,7 @@ def reg(temp_plugin):
 
 
 def build(reg, sources, **top):
-    return CompositeReward.from_config({"sources": sources, "cache_size": 0, **top}, registry=reg)
+    return load_reward({"sources": sources, "cache_size": 0, **top}, registry=reg)
 
 
 def test_weighted_nan_aware_sum(reg):
@@ -192,22 +192,22 @@ def test_time_out_fails_the_run_by_default(reg):
 
 def test_cache_makes_rescoring_free_and_tracks_columns(reg, tmp_path):
     config = {"sources": [{"name": "t-length"}], "cache_dir": str(tmp_path / "cache")}
-    cr = CompositeReward.from_config(config, registry=reg)
+    cr = load_reward(config, registry=reg)
     first = cr.score_batch(["p", "q"], ["aa", "bbb"], ref=["x", "y"])
     assert CALLS == [("t-length", 2)]
     again = cr.score_batch(["p", "q", "p"], ["aa", "bbb", "aa"], ref=["x", "y", "changed"])
     assert CALLS == [("t-length", 2), ("t-length", 1)]  # only the row whose column changed
     assert again.per_source["t-length"] == [2.0, 3.0, 2.0] and first.per_source["t-length"] == [2.0, 3.0]
     cr.close()
-    on_disk = CompositeReward.from_config(config, registry=reg)  # a new process would see the same
+    on_disk = load_reward(config, registry=reg)  # a new process would see the same
     on_disk.score_batch(["p", "q"], ["aa", "bbb"], ref=["x", "y"])
     assert len(CALLS) == 2
-    other_options = CompositeReward.from_config({**config, "sources": [{"name": "t-length", "options": {"scale": 2.0}}]}, registry=reg)
+    other_options = load_reward({**config, "sources": [{"name": "t-length", "options": {"scale": 2.0}}]}, registry=reg)
     assert other_options.score_batch(["p"], ["aa"]).total == [4.0]
 
 
 def test_failures_are_not_cached(reg):
-    cr = CompositeReward.from_config({"sources": [{"name": "t-faulty", "options": {"mode": "raise"}, "on_error": "skip"}]}, registry=reg)
+    cr = load_reward({"sources": [{"name": "t-faulty", "options": {"mode": "raise"}, "on_error": "skip"}]}, registry=reg)
     cr.score_batch(["p"], ["a"])
     cr.score_batch(["p"], ["a"])
     assert CALLS == [("t-faulty", 1), ("t-faulty", 1)]

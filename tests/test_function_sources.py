@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from rlit.errors import ConfigError, PluginError, SourceError
-from rlit.rewards.composite import CompositeReward
+from rlit.plugins import load_reward
 from rlit.rewards.functions import FunctionSource
 
 FUNCTIONS = '''
@@ -59,14 +59,14 @@ def fns(tmp_path, monkeypatch):
 
 def build(sources, tmp_path=None, name="reward.toml", top=""):
     if tmp_path is None:
-        return CompositeReward.from_config({"sources": sources, "cache_size": 0})
+        return load_reward({"sources": sources, "cache_size": 0})
     path = tmp_path / name
     lines = [top]
     for s in sources:
         lines.append("[[sources]]")
         lines += [f"{k} = {json.dumps(v) if not isinstance(v, dict) else _inline(v)}" for k, v in s.items()]
     path.write_text("\n".join(lines) + "\n")
-    return CompositeReward.from_config(path)
+    return load_reward(path)
 
 
 def _inline(d):

@@ -18,8 +18,8 @@ import pytest
 
 import rlit
 from rlit.errors import DataError
-from rlit.rewards.composite import CompositeReward
-from rlit.scoring import score_jsonl
+from rlit.plugins import load_reward
+from rlit.rewards.scoring import score_jsonl
 
 
 def _verl_import_utils():
@@ -82,7 +82,7 @@ def _expected(config: Path, tmp_path: Path) -> list[float]:
     rows.write_text("".join(json.dumps({"prompt": "", "completion": s, "ground_truth": g, "data_source": d, "extra_info": e}) + "\n"
                             for d, s, g, e in SAMPLES))
     out = tmp_path / "scored.jsonl"
-    score_jsonl(CompositeReward.from_config(config), rows, out)
+    score_jsonl(load_reward(config), rows, out)
     return [json.loads(line)["reward"] for line in out.read_text().splitlines()]
 
 

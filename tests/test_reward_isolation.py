@@ -14,10 +14,10 @@ import pytest
 
 import rlit
 from rlit.errors import ConfigError, DataError, SourceError
-from rlit.rewards import guard
+from rlit.rewards import build as building, guard
 from rlit.rewards.cache import ScoreCache
-from rlit.rewards.composite import CompositeReward
-from rlit.scoring import score_jsonl
+from rlit.plugins import load_reward
+from rlit.rewards.scoring import score_jsonl
 
 CALLS: list[int] = []  # batch sizes the picky source saw
 BUILT: list[str] = []  # sources constructed
@@ -70,7 +70,7 @@ def reg(temp_plugin):
 
 
 def build(reg, sources, **top):
-    return CompositeReward.from_config({"sources": sources, "cache_size": 0, **top}, registry=reg)
+    return load_reward({"sources": sources, "cache_size": 0, **top}, registry=reg)
 
 
 def test_skip_halves_the_batch_so_only_failing_rows_lose_their_score(reg):
@@ -87,7 +87,7 @@ def test_skip_halves_the_batch_so_only_failing_rows_lose_their_score(reg):
 
 
 def test_unscorable_from_the_source_keeps_its_reason_even_under_fail_and_is_not_cached(reg, tmp_path):
-    cr = CompositeReward.from_config({"sources": [{"name": "t-picky"}], "cache_dir": str(tmp_path)}, registry=reg)
+    cr = load_reward({"sources": [{"name": "t-picky"}], "cache_dir": str(tmp_path)}, registry=reg)
     for _ in range(2):
         res = cr.score_batch(["", ""], ["skip me", "ok"])
         assert res.unscored["t-picky"] == ["asked to skip", None] and res.total[1] == 2.0
@@ -130,7 +130,7 @@ def test_a_plugins_own_error_is_prefixed_with_the_entry_once(reg, n, error, mess
     with pytest.raises(error, match=message):
         build(reg, [{"name": "t-strict", "options": {"n": n}}])
     exc = ConfigError("reward config: sources[0]: already named")
-    assert str(guard._prefixed(exc, "reward config: sources[0]")) == "reward config: sources[0]: already named"
+    assert str(building._prefixed(exc, "reward config: sources[0]")) == "reward config: sources[0]: already named"
 
 
 def test_code_fingerprint_changes_when_the_plugin_code_changes(tmp_path, monkeypatch):

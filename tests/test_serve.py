@@ -20,8 +20,9 @@ import httpx
 import pytest
 
 import rlit
+from rlit.plugins import load_reward
 from rlit.rewards.composite import CompositeReward
-from rlit.scoring import score_jsonl
+from rlit.rewards.scoring import score_jsonl
 from rlit.serving.batcher import MicroBatcher
 from rlit.serving.protocol import Rows, ServeSettings, completion_from_query, label_columns
 
@@ -86,7 +87,7 @@ def reg(temp_plugin):
 
 
 def composite(reg, *sources: dict) -> CompositeReward:
-    return CompositeReward.from_config({"sources": list(sources)}, registry=reg)
+    return load_reward({"sources": list(sources)}, registry=reg)
 
 
 @contextmanager

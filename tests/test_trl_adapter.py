@@ -8,7 +8,7 @@ import math
 import pytest
 
 import rlit
-from rlit.rewards.composite import CompositeReward
+from rlit.plugins import load_reward
 
 CALLS: list[dict] = []
 
@@ -48,7 +48,7 @@ def test_real_grpo_step_with_a_source_and_a_composite(tiny_policy_dir, temp_plug
 
     CALLS.clear()
     reg = temp_plugin(Plugin(), "trl-test")
-    composite = CompositeReward.from_config({"sources": [{"name": "t-vowels", "weight": 2.0}]}, registry=reg)
+    composite = load_reward({"sources": [{"name": "t-vowels", "weight": 2.0}]}, registry=reg)
     data = Dataset.from_dict({"prompt": ["Once upon a time", "The weather today"] * 2, "topic": ["story", "weather"] * 2})
     args = GRPOConfig(
         output_dir=str(tmp_path), use_cpu=True, bf16=False, max_steps=1, per_device_train_batch_size=2,

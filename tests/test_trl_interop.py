@@ -14,7 +14,7 @@ import sys
 import pytest
 from trl.trainer.utils import get_callable_name, is_async_callable
 
-from rlit.rewards.composite import CompositeReward
+from rlit.plugins import load_reward
 
 FUNCTIONS = '''
 def shout(prompts, completions, **kwargs):
@@ -38,7 +38,7 @@ def composite(tmp_path):
         '[[sources]]\nfunction = "fns.py:compute_score"\nsignature = "verl"\nname = "exact"\ncolumns = { ground_truth = "answer" }\n'
         '[[sources]]\nfunction = "trl.rewards:think_format_reward"\nweight = 0.5\n'
     )
-    return CompositeReward.from_config(tmp_path / "reward.toml")
+    return load_reward(tmp_path / "reward.toml")
 
 
 def call_in_subprocess(obj, tmp_path, is_async=False):

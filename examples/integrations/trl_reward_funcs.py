@@ -8,9 +8,9 @@ mean and share logged as rlit/<source>/mean|share), or ``reward_funcs=[e.source 
 reward.entries]`` with ``reward_weights`` (TRL logs rewards/<source name>/mean per source).
 """
 
-from rlit.rewards.composite import CompositeReward
+from rlit.plugins import load_reward
 
-reward = CompositeReward.from_config("examples/integrations/reward.toml")
+reward = load_reward("examples/integrations/reward.toml")
 prompts = [[{"role": "user", "content": "Describe a river in one sentence."}]] * 2
 completions = [[{"role": "assistant", "content": "A slow brown river bends past the mill and the willows."}],
                [{"role": "assistant", "content": "River river river river river river."}]]

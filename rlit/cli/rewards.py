@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column, Table
 
 from rlit.cli.app import app, console, err_console
-from rlit.plugins import get_registry
+from rlit.plugins import get_registry, load_reward
 
 
 def _print_json(data: Any) -> None:
@@ -134,14 +135,13 @@ def score_command(
 ) -> None:
     """Score a JSONL file with a reward config: per-source scores and the total for every row."""
     from rlit import atomic
-    from rlit.rewards.composite import CompositeReward
-    from rlit.scoring import check_paths
+    from rlit.rewards.scoring import check_paths
 
     if resume and output is None:
         raise typer.BadParameter("--resume needs --output (the file to continue)")
     check_paths(input, output, summary_json, config)  # before loading any source: fail in a second
     with _warnings_to_stderr():
-        reward = CompositeReward.from_config(config)
+        reward = load_reward(config)
         summary = _score(reward, input, output, batch_size, resume)
     data = summary.as_dict()
     if summary_json:
@@ -167,9 +167,7 @@ def _warnings_to_stderr() -> Iterator[None]:
 
 
 def _score(reward: Any, input: Path, output: Optional[Path], batch_size: int, resume: bool) -> Any:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from rlit.scoring import score_jsonl
+    from rlit.rewards.scoring import score_jsonl
 
     columns = (TextColumn("scoring"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]} rows"), TimeRemainingColumn())
     try:

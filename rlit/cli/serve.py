@@ -29,7 +29,7 @@ def serve_command(
     drain_timeout: float = typer.Option(30.0, "--drain-timeout", min=0, help="Seconds SIGTERM waits for in-flight requests."),
 ) -> None:
     """Serve a reward config over HTTP: POST /score, POST /get_reward (OpenRLHF), GET /health, /sources."""
-    from rlit.rewards.composite import CompositeReward
+    from rlit.plugins import load_reward
     from rlit.serving.run import check_host, serve
 
     settings = ServeSettings(
@@ -38,7 +38,7 @@ def serve_command(
         strip_suffixes=tuple(strip_suffix) if strip_suffix else DEFAULT_STRIP_SUFFIXES, unscored_reward=unscored_reward,
     )
     check_host(host, token)  # before loading models: a refused host fails in a second
-    reward = CompositeReward.from_config(config)
+    reward = load_reward(config)
     if any((e.config.normalize or reward.config.normalize) == "batch" for e in reward.entries):
         log_line("note: normalize = \"batch\" z-scores each micro-batch, so a row's reward depends on which requests share its batch")
     logging.getLogger("rlit.serving").addHandler(logging.StreamHandler())

@@ -16,7 +16,9 @@ from typing import Any
 from rlit.errors import ConfigError, PluginError
 from rlit.lm.cache import JsonlCache, digest
 from rlit.evaluation.suite import AggregateSpec, MetricSpec
-from rlit.plugins import get_registry
+from rlit.plugins import get_registry, load_reward
+from rlit.rewards.composite import CompositeReward
+from rlit.rewards.source import Verdicts
 
 NAN = float("nan")
 
@@ -77,19 +79,17 @@ class Scorer:
                       {k: _jsonable(v) for k, v in res.stats.items()}, details, self.higher_is_better)
 
 
-def _build_composite(spec: MetricSpec, base_dir: Path, origin: str) -> Any:
-    from rlit.rewards.composite import CompositeReward
-
-    if spec.source:
+def _build_composite(spec: MetricSpec, base_dir: Path, origin: str) -> CompositeReward:
+    if spec.source:  # a single source is a one-source composite: the same guarded path
         config: Any = {"sources": [{"name": spec.source, "options": spec.options}]}
     elif spec.reward:
         path = base_dir / spec.reward
         if not path.is_file():
             raise ConfigError(f"{origin}.reward: reward config not found: {path}")
-        return CompositeReward.from_config(str(path))
+        return load_reward(str(path))
     else:
         config = {"sources": spec.sources}
-    return CompositeReward.from_config(config, origin=origin, base_dir=base_dir)  # function files resolve beside the suite
+    return load_reward(config, origin=origin, base_dir=base_dir)  # function files resolve beside the suite
 
 
 def _valid_scored(v: Any) -> bool:

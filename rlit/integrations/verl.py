@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rlit.errors import DataError
+from rlit.plugins import load_reward
 from rlit.serving.batcher import MicroBatcher, Scored
 from rlit.serving.protocol import Rows, label_columns
 
@@ -37,12 +38,10 @@ _batchers: dict[str, MicroBatcher] = {}
 
 def batcher_for(config: str | Path, max_rows: int = 256, max_wait_ms: float = 2.0) -> MicroBatcher:
     """The process's scorer for ``config`` (built on first use, then reused)."""
-    from rlit.rewards.composite import CompositeReward
-
     key = str(Path(config).resolve())
     with _lock:  # verl's threads may all arrive at once: build the composite once
         if key not in _batchers:
-            _batchers[key] = MicroBatcher(CompositeReward.from_config(config), max_rows, max_wait_ms / 1000)
+            _batchers[key] = MicroBatcher(load_reward(config), max_rows, max_wait_ms / 1000)
         return _batchers[key]
 
 

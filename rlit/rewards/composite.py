@@ -19,19 +19,18 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from rlit.errors import DataError, RlitError
+from rlit.errors import DataError
+from rlit.rewards.batch import RewardBatch, Unscorable
 from rlit.rewards.cache import ScoreCache, row_key
-from rlit.rewards.config import RewardConfig, SourceConfig, load_reward_config
-from rlit.rewards.guard import build_source, call_isolated, call_source, code_fingerprint, resolve_source
+from rlit.rewards.config import RewardConfig, SourceConfig
+from rlit.rewards.guard import call_isolated, call_source, code_fingerprint
 from rlit.rewards.normalize import Normalizer, make_normalizer
-from rlit.rewards.functions import FunctionSource
-from rlit.rewards.source import TRL_EXTRA_KEYWORDS, AsyncRewardFunction, RewardSource, Unscorable, as_text, prompt_text
+from rlit.rewards.trl import AsyncRewardFunction, TRLRewardFunction
 
 log = logging.getLogger("rlit.rewards")
 
@@ -41,37 +40,13 @@ class SourceEntry:
     """One configured source: ``name`` is its key in scores and stats (the config's label or name)."""
 
     name: str
-    source: RewardSource
+    source: Any  # a RewardSource
     weight: float
     config: SourceConfig
     normalizer: Normalizer
     cache_tag: str  # source name + class + plugin version + code fingerprint: part of every cache key
     provenance: str = ""  # "<distribution> <version>" or "function <module:attr> (sha256 ...)", for manifests
-
-
-@dataclass
-class RewardResult:
-    """One batch's reward: the total per row, each source's raw and normalised scores, and stats."""
-
-    total: list[float]  # NaN where no source scored the row
-    per_source: dict[str, list[float]]  # raw scores, NaN for None / failed
-    normalized: dict[str, list[float]]  # after normalisation, before weights
-    stats: dict[str, dict[str, Any]]  # per source: mean, std, weight, contribution, share, n_scored, n_vetoed, errors
-    vetoed_by: list[str | None] = field(default_factory=list)  # the source whose veto fired, per row
-    # per source, per row: why the row has no score from it (Unscorable or a failed call), else None
-    unscored: dict[str, list[str | None]] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, Any]:
-        """Mean/std of the total, and how many rows were unscored or vetoed."""
-        t = np.asarray(self.total, dtype=float)
-        ok = t[~np.isnan(t)]
-        return {
-            "n": int(t.size),
-            "mean": float(ok.mean()) if ok.size else None,
-            "std": float(ok.std()) if ok.size else None,
-            "n_unscored": int(np.isnan(t).sum()),
-            "n_vetoed": sum(v is not None for v in self.vetoed_by),
-        }
+    fingerprint: str = ""  # sha256 of the code of the package (or function file) that defines the source
 
 
 class CompositeReward:
@@ -81,41 +56,25 @@ class CompositeReward:
         self.entries = entries
         self.config = config
         self.cache = cache
-        self.last_result: RewardResult | None = None
 
     @classmethod
-    def from_config(cls, config: str | Path | dict | RewardConfig, registry: Any = None, origin: str | None = None,
-                    base_dir: str | Path | None = None) -> "CompositeReward":
-        """Build from a TOML path, dict or ``RewardConfig``; sources come from the plugin registry
-        (``name =``) or are imported functions (``function =``).
-
-        ``origin`` names a dict config in error messages (e.g. ``"ppo.toml: [reward]"``);
-        ``base_dir`` is where a dict config's relative paths resolve (default: the current folder).
-        """
-        from rlit.plugins import get_registry
-
-        cfg = load_reward_config(config, origin=origin, base_dir=base_dir)
-        registry = registry or get_registry()
-        where = [f"{cfg.origin}: sources[{i}]" for i in range(len(cfg.sources))]
-        # Check every entry (name, option names and types) before constructing any: a typo in the
-        # last entry should not cost loading the reward model of the first.
-        resolved = [resolve_source(registry, sc, w, cfg.base_dir) for sc, w in zip(cfg.sources, where)]
-        entries = []
-        for sc, w, r in zip(cfg.sources, where, resolved):
-            source, tag = build_source(registry, sc, w, r, cfg.base_dir)
-            norm = make_normalizer(sc.normalize or cfg.normalize)
-            entries.append(SourceEntry(sc.key, source, sc.weight, sc, norm, tag, _provenance(registry, sc, source)))
-        return cls(entries, cfg, _make_cache(cfg))
-
-    @property
-    def __name__(self) -> str:  # TRL names reward functions by __name__
-        return "rlit-composite"
+    def of(cls, source: Any) -> "CompositeReward":
+        """A one-source composite around a source instance (how a bare source is called: the same
+        guard, ``Unscorable`` handling and checks as in any composite). No cache: its options are
+        the instance's, which no cache key can see. Configured composites come from
+        ``rlit.plugins.load_reward`` (or ``rlit.rewards.build.build_reward``)."""
+        name = source.name or type(source).__name__
+        config = RewardConfig(sources=[SourceConfig(name=name)], cache_size=0)
+        fingerprint = getattr(source, "fingerprint", None) or code_fingerprint(type(source))
+        tag = f"{name}|{type(source).__module__}.{type(source).__qualname__}|code={fingerprint[:16]}"
+        entry = SourceEntry(name, source, 1.0, config.sources[0], make_normalizer("none"), tag, "", fingerprint)
+        return cls([entry], config)
 
     @property
     def fingerprints(self) -> dict[str, str]:
         """Per source: sha256 of the code of the package (or function file) that defines it (in
         its ``cache_tag``)."""
-        return {e.name: code_fingerprint(e.source if isinstance(e.source, FunctionSource) else type(e.source)) for e in self.entries}
+        return {e.name: e.fingerprint for e in self.entries}
 
     @property
     def provenance(self) -> dict[str, str]:
@@ -133,8 +92,9 @@ class CompositeReward:
         return out
 
     # -- scoring -----------------------------------------------------------------------------
-    def score_batch(self, prompts: list[str], completions: list[str], **columns: list[Any]) -> RewardResult:
-        """Score one batch: total per row, per-source raw and normalised scores, and statistics."""
+    def score_batch(self, prompts: list[str], completions: list[str], **columns: list[Any]) -> RewardBatch:
+        """Score one batch: total per row, per-source raw and normalised scores, vetoes, reasons
+        for unscored rows, and statistics (see ``RewardBatch``)."""
         n = _check_batch(prompts, completions, columns, self.required_columns)
         raw: dict[str, np.ndarray] = {}
         norm: dict[str, np.ndarray] = {}
@@ -146,16 +106,26 @@ class CompositeReward:
         contrib = {e.name: e.weight * norm[e.name] for e in self.entries}
         total, vetoed_by = self._combine(raw, contrib, n)
         stats = {e.name: _source_stats(e, raw[e.name], contrib, vetoed_by, calls[e.name]) for e in self.entries}
-        result = RewardResult(
+        return RewardBatch(
             total=total.tolist(),
             per_source={k: v.tolist() for k, v in raw.items()},
             normalized={k: v.tolist() for k, v in norm.items()},
+            weights={e.name: e.weight for e in self.entries},
             stats=stats,
             vetoed_by=vetoed_by,
             unscored={k: c.reasons for k, c in calls.items()},
         )
-        self.last_result = result
-        return result
+
+    def with_details(self, batch: RewardBatch, prompts: list[str], completions: list[str], **columns: list[Any]) -> RewardBatch:
+        """``batch`` (scored from these rows) with each source's per-row ``details()`` added."""
+        return replace(batch, details=self.source_details(prompts, completions, **columns))
+
+    def raw_scores(self, name: str, prompts: list[str], completions: list[str], /, **columns: list[Any]) -> list[float]:
+        """One source's raw scores (NaN = none) through the guarded call, cache and failure policy,
+        with no normalisation, weight or veto (TRL weights per-source reward functions itself)."""
+        n = _check_batch(prompts, completions, columns, {})
+        entry = next(e for e in self.entries if e.name == name)
+        return self._raw_scores(entry, list(prompts), list(completions), columns, n).values.tolist()
 
     def _raw_scores(self, e: SourceEntry, prompts: list[str], completions: list[str], columns: dict, n: int) -> "_Call":
         call = _Call(np.full(n, np.nan), [None] * n)
@@ -217,23 +187,22 @@ class CompositeReward:
             total = np.clip(total, -self.config.clip, self.config.clip)
         return total, vetoed_by
 
-    # -- TRL adapter and details -------------------------------------------------------------
-    def reward_funcs(self) -> list["SourceRewardFunction"]:
+    # -- as TRL reward functions, and details -------------------------------------------------------------
+    def reward_funcs(self) -> list[TRLRewardFunction]:
         """One TRL reward function per source, each named by its label (TRL logs
         ``rewards/<label>/mean``), for ``GRPOTrainer(reward_funcs=..., args=GRPOConfig(
-        reward_weights=composite.reward_weights()))``. Each goes through this composite's guarded
-        call, cache and failure policy and returns the source's raw scores: TRL does the
-        weighting, so this config's normalisation, vetoes and clip do not apply."""
-        return [SourceRewardFunction(self, e.name) for e in self.entries]
+        reward_weights=composite.reward_weights()))``. Each returns the source's raw scores
+        (``raw_scores``): TRL does the weighting, so normalisation, vetoes and clip do not apply."""
+        return [TRLRewardFunction(self, source=e.name) for e in self.entries]
 
     def reward_weights(self) -> list[float]:
         """The sources' weights, in the order of ``reward_funcs()``."""
         return [e.weight for e in self.entries]
 
-    def as_async(self) -> "AsyncRewardFunction":
+    def as_async(self) -> AsyncRewardFunction:
         """This composite as an ``async`` TRL reward function (scored in a worker thread, so TRL
         runs it concurrently with its other async reward functions)."""
-        return AsyncRewardFunction(self)
+        return TRLRewardFunction(self).as_async()
 
     def __getstate__(self) -> dict[str, Any]:
         # The cache holds a lock and maybe a sqlite connection: rebuilt from the config instead.
@@ -241,22 +210,15 @@ class CompositeReward:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.cache = _make_cache(self.config)
+        self.cache = make_cache(self.config)
+
+    @property
+    def __name__(self) -> str:  # TRL names reward functions by __name__
+        return "rlit-composite"
 
     def __call__(self, prompts: list[Any] | None = None, completions: list[Any] | None = None, **kwargs: Any) -> list[float | None]:
-        """TRL reward function: conversational items become text, only dataset columns pass on,
-        and each source's mean and share go to TRL's ``log_metric`` when it offers one."""
-        completions = [as_text(c) for c in (completions or [])]
-        prompts = [prompt_text(p) for p in prompts] if prompts is not None else [""] * len(completions)
-        columns = {k: v for k, v in kwargs.items() if k not in TRL_EXTRA_KEYWORDS}
-        res = self.score_batch(prompts, completions, **columns)
-        log_metric = kwargs.get("log_metric")
-        if callable(log_metric):
-            for name, st in res.stats.items():
-                for key in ("mean", "share"):
-                    if st[key] is not None:
-                        log_metric(f"rlit/{name}/{key}", st[key])
-        return [None if math.isnan(t) else t for t in res.total]
+        """A TRL reward function (``rlit.rewards.trl.TRLRewardFunction``): the total per row."""
+        return TRLRewardFunction(self)(prompts, completions, **kwargs)
 
     def source_details(self, prompts: list[str], completions: list[str], **columns: list[Any]) -> dict[str, list[dict]]:
         """Each source's per-row ``details()`` (for reports), keyed like ``per_source``."""
@@ -287,42 +249,8 @@ class CompositeReward:
             self.cache.close()
 
 
-class SourceRewardFunction:
-    """One source of a composite as a TRL reward function (see ``CompositeReward.reward_funcs``).
-    Picklable (with its composite), and named by the source's label."""
-
-    def __init__(self, composite: CompositeReward, name: str):
-        self.composite = composite
-        self.name = name
-
-    @property
-    def __name__(self) -> str:  # TRL's get_callable_name reads this
-        return self.name
-
-    def __call__(self, prompts: list[Any] | None = None, completions: list[Any] | None = None, **kwargs: Any) -> list[float | None]:
-        texts = [as_text(c) for c in (completions or [])]
-        ptexts = [prompt_text(p) for p in prompts] if prompts is not None else [""] * len(texts)
-        columns = {k: v for k, v in kwargs.items() if k not in TRL_EXTRA_KEYWORDS}
-        n = _check_batch(ptexts, texts, columns, {})
-        entry = next(e for e in self.composite.entries if e.name == self.name)
-        call = self.composite._raw_scores(entry, ptexts, texts, columns, n)
-        return [None if math.isnan(v) else float(v) for v in call.values]
-
-    def as_async(self) -> AsyncRewardFunction:
-        return AsyncRewardFunction(self)
-
-
-def _make_cache(cfg: RewardConfig) -> ScoreCache | None:
+def make_cache(cfg: RewardConfig) -> ScoreCache | None:
     return ScoreCache(cfg.cache_size, cfg.cache_dir) if (cfg.cache_size > 0 or cfg.cache_dir) else None
-
-
-def _provenance(registry: Any, sc: SourceConfig, source: RewardSource) -> str:
-    if isinstance(source, FunctionSource):
-        return f"function {source.spec} (sha256 {source.fingerprint[:16]})"
-    reg = registry.sources.get(sc.name)
-    info = registry.plugins.get(reg.plugin) if reg else None
-    version = info.version if info and info.version else "(version unknown)"
-    return f"{(reg.distribution or reg.plugin) if reg else '?'} {version}"
 
 
 def _check_batch(prompts: list, completions: list, columns: dict, required: dict[str, str]) -> int:

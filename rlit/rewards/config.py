@@ -57,8 +57,6 @@ class SourceConfig(_Strict):
     @field_validator("function")
     @classmethod
     def _function_spec(cls, value: str | None) -> str | None:
-        from rlit.rewards.functions import parse_function_spec
-
         if value is not None:
             parse_function_spec(value)  # ValueError -> "sources[i].function: ..."
         return value
@@ -73,8 +71,6 @@ class SourceConfig(_Strict):
                 raise ValueError(f".{extra[0]}: applies only to a 'function' source (this entry has 'name' = {self.name!r})")
             return self
         if self.name is None:
-            from rlit.rewards.functions import default_name
-
             self.name = default_name(self.function)
         if self.signature == "verl" and "completions" in self.model_fields_set:
             raise ValueError(".completions: applies to signature = \"trl\" only (verl passes solution_str)")
@@ -83,6 +79,24 @@ class SourceConfig(_Strict):
     @property
     def key(self) -> str:
         return self.label or self.name  # type: ignore[return-value]  # set by the validator
+
+
+def parse_function_spec(spec: str) -> tuple[str, str, bool]:
+    """``(module_or_file, attribute, is_file)`` from ``"pkg.mod:attr"`` or ``"dir/file.py:attr"``."""
+    target, sep, attr = spec.strip().rpartition(":")
+    if not sep or not target or not attr:
+        raise ValueError(f"expected 'package.module:function' or 'path/to/file.py:function' (got {spec!r})")
+    if not all(part.isidentifier() for part in attr.split(".")):
+        raise ValueError(f"{attr!r} is not a Python attribute name (got {spec!r})")
+    is_file = target.endswith(".py") or "/" in target or "\\" in target
+    if not is_file and not all(part.isidentifier() for part in target.split(".")):
+        raise ValueError(f"{target!r} is neither a dotted module name nor a path to a .py file (got {spec!r})")
+    return target, attr, is_file
+
+
+def default_name(spec: str) -> str:
+    """A function source's name when the config gives none: the attribute's (last) name."""
+    return spec.rpartition(":")[2].split(".")[-1]
 
 
 class RewardConfig(_Strict):

@@ -27,30 +27,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rlit.errors import ConfigError, PluginError
+from rlit.rewards.config import parse_function_spec
+from rlit.rewards.guard import code_fingerprint
 from rlit.rewards.source import RewardSource
 
 # verl's compute_score arguments and the row columns they come from unless `columns` says otherwise.
 VERL_DEFAULT_COLUMNS = {"data_source": "data_source", "ground_truth": "ground_truth", "extra_info": "extra_info"}
 # Of those, a column the data may lack (verl itself passes None / {} then); ground_truth must be there.
 _VERL_OPTIONAL = {"data_source": None, "extra_info": {}}
-
-
-def parse_function_spec(spec: str) -> tuple[str, str, bool]:
-    """``(module_or_file, attribute, is_file)`` from ``"pkg.mod:attr"`` or ``"dir/file.py:attr"``."""
-    target, sep, attr = spec.strip().rpartition(":")
-    if not sep or not target or not attr:
-        raise ValueError(f"expected 'package.module:function' or 'path/to/file.py:function' (got {spec!r})")
-    if not all(part.isidentifier() for part in attr.split(".")):
-        raise ValueError(f"{attr!r} is not a Python attribute name (got {spec!r})")
-    is_file = target.endswith(".py") or "/" in target or "\\" in target
-    if not is_file and not all(part.isidentifier() for part in target.split(".")):
-        raise ValueError(f"{target!r} is neither a dotted module name nor a path to a .py file (got {spec!r})")
-    return target, attr, is_file
-
-
-def default_name(spec: str) -> str:
-    """A function source's name when the config gives none: the attribute's (last) name."""
-    return spec.rpartition(":")[2].split(".")[-1]
 
 
 def load_function(spec: str, base_dir: Path | None, where: str) -> tuple[Callable[..., Any], str]:
@@ -113,8 +97,6 @@ def _import_file(target: str, base_dir: Path | None, where: str) -> Any:
 def _fingerprint(module: Any) -> str:
     """sha256 of the code behind the function: its package's .py files (as for plugins), or the
     single file it was loaded from."""
-    from rlit.rewards.guard import code_fingerprint
-
     if module.__name__.startswith("rlit_function_"):  # read now: the file may change within a process
         return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
     return code_fingerprint(module)

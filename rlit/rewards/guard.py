@@ -1,5 +1,6 @@
-"""Running reward sources in isolation: building them from config options, calling them with an
-optional time-out, and checking what they return. Every problem is one line naming the source."""
+"""Running reward sources in isolation: checking config options against a source's constructor,
+calling it with an optional time-out, and checking what it returns. Every problem is one line
+naming the source. (Building sources from a config is ``rlit.rewards.build``.)"""
 
 from __future__ import annotations
 
@@ -17,98 +18,10 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from rlit.errors import ConfigError, PluginError, RlitError, SourceError
-from rlit.rewards.config import SourceConfig
-from rlit.rewards.source import RewardSource, Unscorable
+from rlit.errors import ConfigError, SourceError
+from rlit.rewards.batch import Score, Unscorable
 
-
-Factory = Any  # a RewardSource class, or a FunctionSource partial: called with the options
-
-
-def resolve_source(registry: Any, sc: SourceConfig, where: str, base_dir: Path | None = None) -> tuple[Factory, dict[str, Any]]:
-    """The configured source's class (or, for ``function =``, the imported function wrapped as a
-    ``FunctionSource`` factory) and its options checked against the constructor or function
-    (names and type hints); nothing is constructed yet, so a config's every entry is checked first."""
-    if sc.function is not None:
-        return resolve_function(sc, where, base_dir)
-    try:
-        cls = registry.source_class(sc.name)
-    except PluginError as exc:
-        raise type(exc)(f"{where}.name: {exc}") from None
-    check_options(cls, sc.options, where)
-    return cls, typed_options(cls, sc.options, where)
-
-
-def resolve_function(sc: SourceConfig, where: str, base_dir: Path | None) -> tuple[Factory, dict[str, Any]]:
-    """Import ``sc.function`` and check ``options`` and ``columns`` against its parameters."""
-    from rlit.rewards.functions import VERL_DEFAULT_COLUMNS, function_parameters, load_function
-
-    fn, _ = load_function(sc.function, base_dir, f"{where}.function")  # type: ignore[arg-type]
-    names, takes_any = function_parameters(fn)
-    label = f"function {sc.function!r}"
-    reserved = {"solution_str", *VERL_DEFAULT_COLUMNS, *sc.columns} if sc.signature == "verl" else {"prompts", "completions", *sc.columns}
-    for key in sc.options:
-        if key in reserved:  # rlit fills these from the row: an option would silently replace them
-            raise ConfigError(f"{where}.options.{key}: {key!r} is filled from each row for signature = {sc.signature!r}; it cannot be an option")
-        if key not in names and not takes_any:
-            close = difflib.get_close_matches(key, sorted(names), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}.options.{key}: {label} takes no keyword {key!r}{hint}; its parameters: {', '.join(sorted(names)) or 'none'}")
-    for key in sc.columns:
-        if sc.signature == "trl" and key in ("prompts", "completions"):
-            raise ConfigError(f"{where}.columns.{key}: {key!r} is the row's {key[:-1]}; map a column to another parameter")
-        if key not in names and not takes_any:
-            raise ConfigError(f"{where}.columns.{key}: {label} has no parameter {key!r}; its parameters: {', '.join(sorted(names)) or 'none'}")
-    options = _validated(_callable_hints(fn), sc.options, where)
-    factory = functools.partial(_function_source, sc, where, str(base_dir) if base_dir else None)
-    return factory, options
-
-
-def _function_source(sc: SourceConfig, where: str, base_dir: str | None, **options: Any) -> RewardSource:
-    from rlit.rewards.functions import FunctionSource
-
-    return FunctionSource(sc.function, sc.name, sc.signature, sc.columns, sc.completions, options,  # type: ignore[arg-type]
-                          base_dir, f"{where}.function")
-
-
-def build_source(registry: Any, sc: SourceConfig, where: str,
-                 resolved: tuple[Factory, dict[str, Any]] | None = None, base_dir: Path | None = None) -> tuple[RewardSource, str]:
-    """Instantiate the configured source; return it and its cache tag. ``where`` = ``"file: sources[i]"``."""
-    cls, options = resolved or resolve_source(registry, sc, where, base_dir)
-    what = f"function {sc.function!r}" if sc.function else f"reward source {sc.name!r}"
-    try:
-        source = cls(**options)
-    except RlitError as exc:  # the plugin's own one-line message: say which entry it is about
-        raise _prefixed(exc, where) from None
-    except (ValueError, TypeError) as exc:  # a constructor rejecting a value is a config problem
-        raise ConfigError(f"{where}.options: {what} rejected its options: {type(exc).__name__}: {_first_line(exc)}") from exc
-    except Exception as exc:
-        raise PluginError(f"{where}: {what} could not be created with options {sc.options}: {type(exc).__name__}: {_first_line(exc)}") from exc
-    if sc.function:
-        return source, source_tag(sc, source)
-    reg = registry.sources[sc.name]
-    version = registry.plugins[reg.plugin].version if reg.plugin in registry.plugins else None
-    return source, f"{sc.name}|{cls.__module__}.{cls.__qualname__}|{reg.distribution}=={version}|code={code_fingerprint(cls)[:16]}"
-
-
-def source_tag(sc: SourceConfig, source: Any) -> str:
-    """A function source's cache tag: the import string, call convention, column mapping and
-    the fingerprint of the code the function comes from."""
-    mapping = json.dumps(sc.columns, sort_keys=True)
-    return f"function|{sc.function}|{sc.signature}|{mapping}|{'messages' if source.messages else 'text'}|code={source.fingerprint[:16]}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else ""
-
-
-def _prefixed(exc: RlitError, where: str) -> RlitError:
-    """``exc`` with its message prefixed by ``where`` (once: a message already naming it is kept)."""
-    message = _first_line(exc)
-    if not message.startswith(where):
-        exc.args = (f"{where}: {message}",)  # str() of every RlitError (SourceError too) is args[0]
-    return exc
+Source = Any  # a RewardSource (rlit.rewards.source sits above this module: it calls through here)
 
 
 def code_fingerprint(cls: Any) -> str:
@@ -116,10 +29,6 @@ def code_fingerprint(cls: Any) -> str:
     its top-level package (or its single-file module). Part of each cache key, so editing a
     plugin's ``score`` (``pip install -e``) invalidates its cached scores even when its version
     number did not change."""
-    from rlit.rewards.functions import FunctionSource
-
-    if isinstance(cls, FunctionSource):  # an instance: the code of the function it wraps
-        return cls.fingerprint
     module = cls.__name__ if inspect.ismodule(cls) else cls.__module__
     top = sys.modules.get(module.split(".")[0])
     folders = list(getattr(top, "__path__", None) or [])
@@ -144,7 +53,7 @@ def _folder_digest(roots: tuple[str, ...]) -> str:
     return digest.hexdigest()
 
 
-def check_options(cls: type[RewardSource], options: dict[str, Any], where: str) -> None:
+def check_options(cls: type, options: dict[str, Any], where: str) -> None:
     """Unknown or missing constructor options are a ConfigError that lists the valid ones."""
     params = inspect.signature(cls.__init__).parameters.values()
     # object.__init__ looks like (*args, **kwargs) but takes nothing: a source without __init__ has no options
@@ -162,7 +71,7 @@ def check_options(cls: type[RewardSource], options: dict[str, Any], where: str) 
         raise ConfigError(f"{where}.options: reward source {cls.name!r} needs option(s) {', '.join(missing)}; valid options: {listed}")
 
 
-def typed_options(cls: type[RewardSource], options: dict[str, Any], where: str) -> dict[str, Any]:
+def typed_options(cls: type, options: dict[str, Any], where: str) -> dict[str, Any]:
     """Options validated against the constructor's type hints (pydantic, strict as for JSON: an
     int is no float's stand-in, "abc" is no number, but a list may fill a tuple and a string a
     Path). Unannotated parameters accept anything. Returns the validated values."""
@@ -222,10 +131,7 @@ class SourceTimeout(SourceError):
     """A source did not answer in time (halving the batch would wait again for every half)."""
 
 
-Score = float | None | Unscorable
-
-
-def call_isolated(name: str, source: RewardSource, prompts: list[str], completions: list[str],
+def call_isolated(name: str, source: Source, prompts: list[str], completions: list[str],
                   columns: dict[str, list[Any]], timeout: float | None = None) -> tuple[list[Score], list[str]]:
     """``on_error = "skip"``: call the source; when the batch fails (raises, wrong length, a bad
     value), halve it and retry each half, down to single rows, so only the rows that fail lose
@@ -251,7 +157,7 @@ def call_isolated(name: str, source: RewardSource, prompts: list[str], completio
 
 def call_source(
     name: str,
-    source: RewardSource,
+    source: Source,
     prompts: list[str],
     completions: list[str],
     columns: dict[str, list[Any]],

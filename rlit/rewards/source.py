@@ -6,8 +6,9 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-# Keywords TRL passes to reward functions that are not dataset columns.
-TRL_EXTRA_KEYWORDS = frozenset({"trainer_state", "log_metric", "log_extra", "completion_ids", "prompt_ids", "environments"})
+from rlit.rewards.batch import Unscorable
+from rlit.rewards.composite import CompositeReward
+from rlit.rewards.trl import AsyncRewardFunction, TRLRewardFunction
 
 
 @dataclass(frozen=True)
@@ -20,87 +21,19 @@ class OptionInfo:
     required: bool
 
 
-def as_text(item: Any) -> str:
-    """Text of a TRL completion or prompt: a plain string, or a conversation (list of messages).
+@dataclass(frozen=True)
+class Verdicts:
+    """A source's declaration that its ``details()`` rows carry per-instruction verdicts, which
+    evaluation aggregates (``prompt_level``, ``instruction_level``) without knowing the source.
 
-    For a completion TRL passes ``[{"role": "assistant", "content": ...}]``; for a conversational
-    prompt, the whole message list. We take the assistant's text, else the last message's.
-    """
-    if isinstance(item, str):
-        return item
-    if isinstance(item, dict):
-        return _content_text(item.get("content", ""))
-    if isinstance(item, (list, tuple)):
-        if not item:
-            return ""
-        assistant = [m for m in item if isinstance(m, dict) and m.get("role") == "assistant"]
-        chosen = assistant if assistant else [item[-1]]
-        return "".join(_content_text(m.get("content", "")) if isinstance(m, dict) else str(m) for m in chosen)
-    return str(item)
-
-
-def prompt_text(item: Any) -> str:
-    """Text of a TRL prompt: a plain string, or the last user message of a conversation (the
-    instruction being answered; earlier turns and the system prompt are context, not the ask)."""
-    if isinstance(item, (list, tuple)) and item:
-        users = [m for m in item if isinstance(m, dict) and m.get("role") == "user"]
-        if users:
-            return _content_text(users[-1].get("content", ""))
-        last = item[-1]
-        return _content_text(last.get("content", "")) if isinstance(last, dict) else str(last)
-    return as_text(item)
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # multimodal content parts: keep the text parts
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return str(content)
-
-
-class Unscorable:
-    """What ``score`` returns for a row it cannot score, with the reason (one line), instead of a
-    number or None: that row gets no score from this source, the rest of the batch is unaffected,
-    and the reason is counted in summaries and written to ``rlit score``'s output rows.
-
-    ``None`` means "not applicable" (no instructions to check); ``Unscorable`` means "this row is
-    broken for me" (bad kwargs, unparseable reference) and says why.
+    ``key``: the detail key holding one bool per instruction checked; ``ids``: the detail key
+    (else the dataset column of that name) holding the instructions' ids, in the same order;
+    ``group_separator``: an id's group, for the per-group breakdown, is the part before it.
     """
 
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str):
-        text = str(reason).strip()
-        self.reason = text.splitlines()[0] if text else "unscorable"
-
-    def __repr__(self) -> str:
-        return f"Unscorable({self.reason!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Unscorable) and other.reason == self.reason
-
-    def __hash__(self) -> int:
-        return hash(("Unscorable", self.reason))
-
-
-class AsyncRewardFunction:
-    """A synchronous reward function (a source, a composite, or one of its ``reward_funcs()``)
-    with an ``async __call__``: TRL gathers async reward functions concurrently, and this runs
-    the wrapped call in a worker thread meanwhile. Keeps the wrapped function's ``__name__`` (TRL's
-    log key) and pickles as the wrapped object does."""
-
-    def __init__(self, fn: Any):
-        self.fn = fn
-
-    @property
-    def __name__(self) -> str:
-        return getattr(self.fn, "__name__", type(self.fn).__name__)
-
-    async def __call__(self, *args: Any, **kwargs: Any) -> list[float | None]:
-        import asyncio
-
-        return await asyncio.to_thread(self.fn, *args, **kwargs)
+    key: str
+    ids: str | None = None
+    group_separator: str | None = None
 
 
 class RewardSource:
@@ -116,6 +49,8 @@ class RewardSource:
     higher_is_better: ClassVar[bool] = True
     # Dataset columns every row must have for this source (checked by `rlit score`); optional.
     columns: ClassVar[tuple[str, ...]] = ()
+    # Per-instruction verdicts in details(), for instruction-level aggregation; optional.
+    verdicts: ClassVar[Verdicts | None] = None
 
     def score(self, prompts: list[str], completions: list[str], **columns: list[Any]) -> list[float | None | Unscorable]:
         """One value per completion; ``None`` means "not applicable to this row", and
@@ -127,10 +62,9 @@ class RewardSource:
         return [{} for _ in completions]
 
     def __call__(self, prompts: list[Any] | None = None, completions: list[Any] | None = None, **kwargs: Any) -> list[float | None]:
-        completions = list(completions or [])
-        prompts = list(prompts) if prompts is not None else [""] * len(completions)
-        columns = {k: v for k, v in kwargs.items() if k not in TRL_EXTRA_KEYWORDS}
-        return self.score([prompt_text(p) for p in prompts], [as_text(c) for c in completions], **columns)
+        """A TRL reward function: called as a one-source composite, so conversations become text,
+        only dataset columns pass on, and the result is checked as in any composite."""
+        return TRLRewardFunction(CompositeReward.of(self), name=self.__name__)(prompts, completions, **kwargs)
 
     @property
     def __name__(self) -> str:  # TRL logs reward functions by __name__

@@ -7,15 +7,14 @@ every composite call happens on this one thread; callers get a ``Future`` for th
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
-from rlit.rewards.composite import CompositeReward, RewardResult
+from rlit.rewards.batch import RewardBatch
+from rlit.rewards.composite import CompositeReward
 from rlit.serving.protocol import Rows, merge_rows
 
 log = logging.getLogger("rlit.serving")
@@ -123,34 +122,12 @@ class MicroBatcher:
             start += len(job.rows)
 
 
-def _slice(res: RewardResult, a: int, b: int) -> Scored:
-    reasons = unscored_reasons(res)
-    return Scored(
-        total=res.total[a:b],
-        per_source={k: v[a:b] for k, v in res.per_source.items()},
-        vetoed_by=res.vetoed_by[a:b] if res.vetoed_by else [None] * (b - a),
-        unscored=reasons[a:b],
-    )
+def _slice(res: RewardBatch, a: int, b: int) -> Scored:
+    part = res.slice(a, b)
+    return Scored(total=part.total, per_source=part.per_source, vetoed_by=part.vetoed_by, unscored=unscored_reasons(part))
 
 
-def unscored_reasons(res: RewardResult) -> list[dict[str, str]]:
-    """Per row, why each source that gave no score gave none: the result's own per-row reasons
-    when it carries them, else the batch error of a source skipped under ``on_error = "skip"``."""
-    n = len(res.total)
-    out: list[dict[str, str]] = [{} for _ in range(n)]
-    own: Any = getattr(res, "unscored", None)
-    if isinstance(own, dict):  # source -> per-row reason (None where scored)
-        for name, reasons in own.items():
-            for i, reason in enumerate(list(reasons or [])[:n]):
-                if reason:
-                    out[i][name] = str(reason)
-    elif isinstance(own, list) and len(own) == n:  # per row: {source: reason}
-        for i, row in enumerate(own):
-            out[i].update({str(k): str(v) for k, v in dict(row or {}).items() if v})
-    for name, st in res.stats.items():
-        errors = st.get("errors") or []
-        if errors:
-            for i, value in enumerate(res.per_source.get(name, [])):
-                if math.isnan(value):
-                    out[i].setdefault(name, str(errors[0]))
-    return out
+def unscored_reasons(res: RewardBatch) -> list[dict[str, str]]:
+    """Per row, why each source that gave no score gave none (a source skipped under
+    ``on_error = "skip"`` gives its error as each lost row's reason)."""
+    return [{name: reasons[i] for name, reasons in res.unscored.items() if reasons[i] is not None} for i in range(len(res.total))]

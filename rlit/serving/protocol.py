@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rlit.rewards.trl import as_text, prompt_text
+
 # What OpenRLHF's query ends with when decoded with skip_special_tokens=False: EOS / end-of-turn /
 # pad tokens of common tokenizers. Stripped (repeatedly) from the end of the completion.
 DEFAULT_STRIP_SUFFIXES = ("<|endoftext|>", "</s>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|end|>", "<pad>", "<|pad|>")
@@ -150,8 +152,6 @@ class Rows:
 
 def rows_from_dicts(rows: list[dict[str, Any]]) -> Rows:
     """Rows with differing columns: a row without a column gives None there (as ``rlit score``)."""
-    from rlit.rewards.source import as_text, prompt_text
-
     names = sorted({k for r in rows for k in r} - {"prompt", "completion"})
     columns = {k: [r.get(k) for r in rows] for k in names}
     return Rows([prompt_text(r.get("prompt", "")) for r in rows], [as_text(r["completion"]) for r in rows], columns)

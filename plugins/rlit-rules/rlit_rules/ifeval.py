@@ -13,7 +13,7 @@ from typing import Any
 
 import rlit
 from rlit.errors import ConfigError, DataError, SourceError
-from rlit.rewards.source import as_text
+from rlit.rewards.trl import as_text
 
 
 MODES = ("strict", "loose")

@@ -250,9 +250,9 @@ def test_user_nltk_data_comes_before_the_bundled_copy(tmp_path):
 
 
 def test_in_a_composite_reward_from_config():
-    from rlit.rewards.composite import CompositeReward
+    from rlit.plugins import load_reward
 
-    composite = CompositeReward.from_config({
+    composite = load_reward({
         "normalize": "none",
         "sources": [{"name": "ifeval", "weight": 1.0, "options": {"reward": "fraction"}},
                     {"name": "regex", "weight": 1.0, "options": {"must_not": ["(?i)sorry"]}}],

@@ -138,9 +138,9 @@ def test_hf_backend_with_tiny_classifier_batches_consistently(tiny_reward_dir):
 
 
 def test_toxicity_veto_in_a_composite_reward():
-    from rlit.rewards.composite import CompositeReward
+    from rlit.plugins import load_reward
 
-    cr = CompositeReward.from_config({
+    cr = load_reward({
         "normalize": "none",
         "sources": [{"name": "toxicity", "weight": -1.0, "veto": {"above": 0.8, "penalty": -5.0}}],
     })

@@ -24,6 +24,7 @@ import torch
 from rlit.atomic import check_writable, write_json
 from rlit.errors import ConfigError
 from rlit.interrupts import keeping
+from rlit.plugins import load_reward
 from rlit.training.ppo import checkpoint as ckpt
 from rlit.training.ppo.advantages import AdaptiveKL, compute_advantages, leave_one_out_scores
 from rlit.training.ppo.config import PPORunConfig, load_ppo_config
@@ -36,13 +37,6 @@ from rlit.training.ppo.rollout import Rollout, generate_rollout, token_logprobs
 from rlit.training.ppo.steplog import StepLog, console_line
 from rlit.training.ppo.update import UpdateBatch, ppo_update
 from rlit.training.ppo.watch import HackingWatch
-
-
-def build_reward(spec: dict[str, Any] | str) -> Any:
-    """The composite reward of the config's ``[reward]`` table or ``reward_config`` file."""
-    from rlit.rewards.composite import CompositeReward
-
-    return CompositeReward.from_config(spec)
 
 
 def _seeded(seed: int, step: int, stream: int, device: torch.device) -> torch.Generator:
@@ -112,7 +106,7 @@ class PPOTrainer:
         if self.acc.is_main_process:
             check_writable(self.run_dir, "[output] dir", folder=True)
         self.stream = PromptStream(read_prompt_rows(cfg.data.train, cfg.data.prompt_column), cfg.ppo.seed, cfg.data.shuffle)
-        self.reward = reward if reward is not None else build_reward(cfg.reward)
+        self.reward = reward if reward is not None else load_reward(cfg.reward)
         self.checkpoint, self.config_changes = self._checkpoint_to_resume(resume, accept_config_change)
         self.models: PPOModels = load_models(cfg.model, self.acc.device)
         self.ptx = self._ptx_data()
@@ -208,9 +202,8 @@ class PPOTrainer:
     def _score(self, roll: Rollout, rows: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, Any]:
         """(scores with the missing-EOS penalty, rows that got a score, the composite's result)."""
         result = self.reward.score_batch(roll.prompts, roll.completions, **self.stream.columns(rows, self.cfg.data.prompt_column))
-        total = torch.tensor([float("nan") if v is None else float(v) for v in result.total], device=self.acc.device)
-        scored = ~torch.isnan(total)
-        scores = torch.nan_to_num(total, nan=0.0)
+        scored = torch.tensor(result.scored, dtype=torch.bool, device=self.acc.device)
+        scores = torch.tensor(result.total, dtype=torch.float32, device=self.acc.device).masked_fill(~scored, 0.0)
         if self.cfg.generation.missing_eos_penalty is not None:
             scores = scores - self.cfg.generation.missing_eos_penalty * (~roll.has_eos).float()
         return scores, scored, result
@@ -270,7 +263,7 @@ class PPOTrainer:
         return self.kl.value if self.cfg.ppo.kl_penalty == where else 0.0
 
     def _record(self, roll: Rollout, scores, scored, result, adv, stats, times, kl_sum) -> dict[str, Any]:
-        totals = [v for v in result.total if v is not None and not math.isnan(v)]
+        totals = [v for v in result.rewards() if v is not None]
         n_tokens = int(roll.response_mask.sum())
         rec: dict[str, Any] = {
             "step": self.step,

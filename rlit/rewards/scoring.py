@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
+
 from rlit import atomic, interrupts
 from rlit.errors import DataError, RlitError
 from rlit.jsonl import parse_json_line
-from rlit.rewards.composite import CompositeReward, RewardResult
-from rlit.rewards.source import as_text, prompt_text
+from rlit.rewards.batch import RewardBatch, optional
+from rlit.rewards.composite import CompositeReward
+from rlit.rewards.trl import as_text, prompt_text
 
 # The keys rlit adds to an input row; everything else in an output row is the input row.
 ADDED_KEYS = ("scores", "reward", "unscored", "vetoed_by")
@@ -106,9 +109,9 @@ class _Running:
     total: float = 0.0
     squares: float = 0.0
 
-    def add(self, values: list[float]) -> None:
+    def add(self, values: list[float | None]) -> None:
         for v in values:
-            if not math.isnan(v):
+            if v is not None:
                 self.count, self.total, self.squares = self.count + 1, self.total + v, self.squares + v * v
 
     @property
@@ -139,16 +142,17 @@ class ScoreSummary:
     n_unscored: int = 0
     n_vetoed: int = 0
 
-    def add(self, res: RewardResult) -> None:
+    def add(self, res: RewardBatch) -> None:
         self.rows += len(res.total)
-        self.total.add(res.total)
-        self.n_unscored += sum(math.isnan(t) for t in res.total)
+        self.total.add(res.rewards())
+        self.n_unscored += res.scored.count(False)
         self.n_vetoed += sum(v is not None for v in res.vetoed_by)
-        for name, values in res.per_source.items():
+        weighted = res.weighted_matrix
+        for k, (name, values) in enumerate(res.per_source.items()):
             st = res.stats[name]
-            self.scores.setdefault(name, _Running()).add(values)
-            weight = self.weights[name] = st["weight"]
-            contrib = sum(abs(weight * z) for z in res.normalized[name] if not math.isnan(z))
+            self.scores.setdefault(name, _Running()).add(optional(values))
+            self.weights[name] = st["weight"]
+            contrib = float(np.nansum(np.abs(weighted[k])))
             self.abs_contribution[name] = self.abs_contribution.get(name, 0.0) + contrib
             self.failed_batches[name] = self.failed_batches.get(name, 0) + (1 if st["errors"] else 0)
             self.unscored.setdefault(name, Counter()).update(st.get("unscored", {}))
@@ -176,13 +180,9 @@ class ScoreSummary:
         }
 
 
-def output_row(row: dict[str, Any], res: RewardResult, i: int) -> dict[str, Any]:
+def output_row(row: dict[str, Any], res: RewardBatch, i: int) -> dict[str, Any]:
     """The input row plus what rlit adds (``ADDED_KEYS``): raw scores, total, why unscored, veto."""
-    scores = {name: (None if math.isnan(v[i]) else v[i]) for name, v in res.per_source.items()}
-    unscored = {name: reasons[i] for name, reasons in res.unscored.items() if reasons[i] is not None}
-    total = res.total[i]
-    vetoed_by = res.vetoed_by[i] if res.vetoed_by else None
-    return {**row, "scores": scores, "reward": None if math.isnan(total) else total, "unscored": unscored, "vetoed_by": vetoed_by}
+    return {**row, **res.row(i)}
 
 
 def part_path(output: str | Path) -> Path:
