@@ -51,6 +51,7 @@ class Scorer:
         self.higher_is_better = default if spec.higher_is_better is None else spec.higher_is_better
         self.plugins = {n: e.provenance if e.config.function else _plugin_version(registry, e.config.name)  # function: module + code sha256
                         for n, e in zip(self.names, self.composite.entries)}
+        self.verdicts = _verdict_source(self.composite.entries, origin) if need_details else None
 
     def cache(self, root: Path | None) -> JsonlCache:
         tags = [e.cache_tag for e in self.composite.entries]  # class, plugin version, code fingerprint
@@ -69,9 +70,10 @@ class Scorer:
     def _score(self, prompts: list[str], completions: list[str], columns: dict[str, list]) -> Scored:
         res = self.composite.score_batch(prompts, completions, **columns)
         details = None
-        if self.need_details:
-            found = self.composite.source_details(prompts, completions, **columns)
-            details = next((d for d in found.values() if d and "followed" in d[0]), None)
+        if self.verdicts:
+            name, declared = self.verdicts
+            rows = self.composite.source_details(prompts, completions, **columns)[name]
+            details = [verdict_record(d, declared, columns, i) for i, d in enumerate(rows)]
         per_source = {k: [_num(v) for v in vs] for k, vs in res.per_source.items()}
         if self.single:  # the source's own scores, with no composite statistics around them
             return Scored(per_source[self.names[0]], per_source, {}, details, self.higher_is_better)
@@ -126,6 +128,36 @@ def _jsonable(d: Any) -> Any:
 
 # -- aggregation -------------------------------------------------------------------------------
 
+# Per-instruction verdicts as results files record them (the report's sample browser reads the same
+# keys), whatever the declaring source calls them in its details().
+VERDICT_IDS, VERDICTS, VERDICT_GROUPS = "instruction_id_list", "followed", "instruction_groups"
+VERDICT_METHODS = ("prompt_level", "instruction_level")
+
+
+def _verdict_source(entries: list[Any], origin: str) -> tuple[str, Verdicts]:
+    """The first source of the metric that declares per-instruction verdicts (``RewardSource.verdicts``)."""
+    for e in entries:
+        declared = getattr(e.source, "verdicts", None)
+        if isinstance(declared, Verdicts):
+            return e.name, declared
+    names = ", ".join(repr(e.name) for e in entries)
+    raise ConfigError(f"{origin}: aggregate {' / '.join(VERDICT_METHODS)} needs a source that declares per-instruction "
+                      f"verdicts (RewardSource.verdicts); source {names} declares none")
+
+
+def verdict_record(row: dict[str, Any], declared: Verdicts, columns: dict[str, list], i: int) -> dict[str, Any]:
+    """One completion's verdicts in the results' form: ids, bools and (if declared) each id's group."""
+    ids = row.get(declared.ids) if declared.ids else None
+    if ids is None and declared.ids in columns:
+        ids = columns[declared.ids][i]
+    ids = [str(x) for x in (ids or [])]
+    record = {k: v for k, v in row.items() if k not in (declared.key, declared.ids)}
+    record.update({VERDICT_IDS: ids, VERDICTS: [bool(x) for x in (row.get(declared.key) or [])]})
+    if declared.group_separator:
+        record[VERDICT_GROUPS] = [x.split(declared.group_separator)[0] for x in ids]
+    return record
+
+
 @dataclass
 class Aggregate:
     units: list[dict[str, Any]]      # {"key", "value", "weight", "category"}
@@ -151,9 +183,10 @@ def aggregate(spec: AggregateSpec, rows: list[dict[str, Any]], scored: Scored, s
     method = spec.method
     per_row = [scored.values[i * samples:(i + 1) * samples] for i in range(len(rows))]
     det = None
-    if method in ("prompt_level", "instruction_level"):
-        if not scored.details or any("followed" not in d for d in scored.details):
-            raise PluginError(f"aggregate method {method!r} needs a source whose details() give 'followed' (e.g. ifeval)")
+    if method in VERDICT_METHODS:
+        if not scored.details or any(VERDICTS not in d for d in scored.details):
+            raise PluginError(f"aggregate method {method!r}: the scores carry no per-instruction verdicts "
+                              "(the metric's source must declare RewardSource.verdicts)")
         det = [scored.details[i * samples:(i + 1) * samples] for i in range(len(rows))]
     units, n_unscored = [], 0
     for i, row in enumerate(rows):
@@ -166,7 +199,7 @@ def aggregate(spec: AggregateSpec, rows: list[dict[str, Any]], scored: Scored, s
     higher = scored.higher_is_better
     if method in ("rate_below",):
         higher = not higher
-    if method in ("prompt_level", "instruction_level"):
+    if method in VERDICT_METHODS:
         higher = True
     if method == "group_gap":
         units, stat, higher = _group_units(units, rows, spec), spec.gap, False
@@ -175,17 +208,17 @@ def aggregate(spec: AggregateSpec, rows: list[dict[str, Any]], scored: Scored, s
     if spec.by:
         agg.breakdown = _breakdown(units, stat)
     if method == "instruction_level":
-        agg.breakdown = _instruction_breakdown(rows, det)
+        agg.breakdown = _instruction_breakdown(det)
     return agg
 
 
 def _unit(method: str, spec: AggregateSpec, vals: list[float], det: list[dict] | None) -> tuple[float | None, float]:
     if det is not None:
-        followed = [bool(x) for d in det for x in (d.get("followed") or [])]
+        followed = [bool(x) for d in det for x in d[VERDICTS]]
         if not followed:
             return None, 0.0
         if method == "prompt_level":
-            return sum(all(d.get("followed") or [False]) for d in det) / len(det), 1.0
+            return sum(all(d[VERDICTS] or [False]) for d in det) / len(det), 1.0
         return sum(followed) / len(followed), float(len(followed))
     ok = [v for v in vals if not math.isnan(v)]
     if not ok:
@@ -235,14 +268,14 @@ def _breakdown(units: list[dict], stat: str) -> dict[str, dict[str, float]]:
             for c, us in sorted(cats.items())}
 
 
-def _instruction_breakdown(rows: list[dict], det: list[list[dict]]) -> dict[str, dict[str, float]]:
-    """Accuracy per instruction id and per instruction type (the part before ':')."""
+def _instruction_breakdown(det: list[list[dict]]) -> dict[str, dict[str, float]]:
+    """Accuracy per instruction id and, where the source declares groups, per ``type:<group>``."""
     tally: dict[str, list[int]] = {}
-    for row, samples in zip(rows, det):
+    for samples in det:
         for d in samples:
-            ids = d.get("instruction_id_list") or row.get("instruction_id_list") or []
-            for iid, ok in zip(ids, d.get("followed") or []):
-                for name in (f"type:{iid.split(':')[0]}", iid):
+            ids, groups = d.get(VERDICT_IDS) or [], d.get(VERDICT_GROUPS) or []
+            for k, (iid, ok) in enumerate(zip(ids, d[VERDICTS])):
+                for name in ([f"type:{groups[k]}"] if k < len(groups) else []) + [iid]:
                     t = tally.setdefault(name, [0, 0])
                     t[0] += bool(ok)
                     t[1] += 1

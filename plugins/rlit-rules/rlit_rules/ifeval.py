@@ -33,6 +33,9 @@ class IFEvalSource(rlit.RewardSource):
     description = "IFEval verifiable instructions (lm-eval's checkers): all followed (0/1) or fraction followed"
     higher_is_better = True
     columns = ("instruction_id_list",)  # and optionally "kwargs"
+    # details() give one verdict per instruction: evaluation aggregates them per instruction and
+    # per instruction type (IFEval ids are "<type>:<name>").
+    verdicts = rlit.Verdicts(key="followed", ids="instruction_id_list", group_separator=":")
 
     def __init__(self, mode: str = "strict", reward: str = "all", workers: int | None = None, parallel_min_rows: int = 256):
         """mode: strict | loose (IFEval's loose also tries the response without its first/last
