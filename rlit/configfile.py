@@ -1,41 +1,44 @@
-"""Loading TOML config files into typed dataclasses, with errors that name the file and key.
+"""The one config layer: TOML files (or dicts), ``--set key=value`` overrides, pydantic models.
 
-One typed layer for every stage config (SFT, reward model, preference pairs, PPO, GRPO/RLOO,
-pipeline): :func:`build` validates a table against a dataclass, and
+Every config of the project (the stages: SFT, preference pairs, reward model, PPO, GRPO/RLOO; the
+pipeline; reward configs; eval suites) is a pydantic model validated by :func:`build`, which
 
-- rejects unknown keys (with a "did you mean"), in nested tables too;
-- rejects NaN and infinity in every float field (``allow_inf_nan=False`` on every dataclass built);
+- rejects unknown keys with a "did you mean", in nested tables too (``extra="forbid"``);
+- rejects NaN and infinity in every float (``allow_inf_nan=False``);
 - enforces the constraints written into the field types (``Annotated[float, POSITIVE]``, ...);
 - checks ``Device`` fields with :func:`rlit.devices.check_device` (``device = "banana"`` fails at
   load, not after the data is read);
-- resolves relative path fields (``field(metadata={"path": True})``) against the folder of the
-  config file that names them, and model fields (``metadata={"model": True}``) when that folder
-  holds such a folder (else they stay hub ids or ``builtin:`` names): :func:`resolve_fields`.
+- resolves ``ConfigPath`` fields against the folder of the config file that names them, and
+  ``ModelName`` fields when that folder holds such a folder (else they stay hub ids or
+  ``builtin:`` names): the one path resolver, :func:`resolve_path`.
 
-Every error is one ConfigError line: ``run.toml: [ppo] learning_rate: Input should be greater
-than 0 (got -0.1)``.
+A field's help is its ``Field(description=...)`` (TRL's ``metadata={"help": ...}``); the key
+tables in docs/ are printed from it (:func:`reference_table`).
+
+Every error is one ConfigError line from :func:`format_error`, e.g. ``run.toml: [ppo]
+learning_rate: Input should be greater than 0 (got -0.1)``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import difflib
 import re
 import tomllib
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
+from rlit.devices import check_device
 from rlit.errors import ConfigError
 
-T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
-# Field constraints, used as ``Annotated[float, POSITIVE]`` in stage dataclasses.
+# Field constraints, used as ``Annotated[float, POSITIVE]`` in config models.
 POSITIVE = Field(gt=0)  # learning rates, temperatures, clip ranges
 NON_NEGATIVE = Field(ge=0)  # coefficients, weight decay, warm-up
 AT_LEAST_1 = Field(ge=1)  # steps, batch sizes, epochs, token counts
@@ -43,37 +46,49 @@ UNIT_OPEN_CLOSED = Field(gt=0, le=1)  # top_p, shares in (0, 1]
 UNIT_CLOSED = Field(ge=0, le=1)  # probabilities, discounts in [0, 1]
 
 
+class ConfigModel(BaseModel):
+    """Base of every config model. Defaults are validated too, so a default path resolves
+    against the config file's folder like a written one; assignment stays free (``--out``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+
+
 def _device(value: str) -> str:
     """Validate (not rewrite: ``auto`` keeps its meaning for accelerate) a device name."""
-    from rlit.devices import check_device
-
     try:
         check_device(value, "device")
-    except ConfigError as exc:  # pydantic adds the file and key; keep only the reason
+    except ConfigError as exc:  # the formatter adds the file and key; keep only the reason
         raise ValueError(str(exc).split(": ", 1)[-1]) from None
     return value
 
 
+def _base(info: ValidationInfo) -> Path | None:
+    """The folder of the config file being validated (``build(..., base=)``); None: leave paths."""
+    return (info.context or {}).get("base")
+
+
+def _as_path(value: str, info: ValidationInfo) -> str:
+    base = _base(info)
+    return value if base is None else resolve_path(value, base)
+
+
+def _as_model(value: str, info: ValidationInfo) -> str:
+    base = _base(info)
+    return value if base is None else resolve_model(value, base)
+
+
 Device = Annotated[str, AfterValidator(_device)]
+ConfigPath = Annotated[str, AfterValidator(_as_path)]  # a file or folder, relative to the config file
+ModelName = Annotated[str, AfterValidator(_as_model)]  # a model folder (resolved when it exists), hub id or builtin:
 
 
-def path_field(help: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
-    """A dataclass field holding a file or folder path, resolved against its config file's folder."""
-    return dataclasses.field(default=default, metadata={"help": help, "path": True}, **kw)
-
-
-def model_field(help: str, default: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field naming a model: a folder (resolved when it exists), a hub id or ``builtin:``."""
-    return dataclasses.field(default=default, metadata={"help": help, "model": True})
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
     """Parse a TOML file; a missing file or a syntax error is a ConfigError naming the file."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"{p}: config file not found")
+        raise ConfigError(f"{p}: {what} not found")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_bytes().decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
@@ -145,60 +160,123 @@ def read_config(path: str | Path, sets: Sequence[str] = ()) -> dict[str, Any]:
     return apply_overrides(read_toml(path), sets)
 
 
-def build(cls: type[T], data: dict[str, Any], where: str, base: str | Path | None = None) -> T:
-    """Validate ``data`` against dataclass ``cls``; ``where`` prefixes errors (e.g. ``"sft.toml: [sft]"``).
+def build(cls: type[M], data: Any, where: str, base: str | Path | None = None, *,
+          names: bool = False, unknown: UnknownStyle = "named") -> M:
+    """Validate ``data`` (a parsed TOML table) into model ``cls``: the one loader of every config.
 
-    ``base``: the folder of the config file the table came from; relative path fields resolve
-    against it (unset: they are left as given, e.g. already absolute).
+    ``where`` prefixes errors (``"sft.toml"``, ``"run.toml: [ppo]"``); ``base``: the folder of the
+    config file the table came from, which ``ConfigPath``/``ModelName`` fields resolve against
+    (unset: they are left as given). ``names`` and ``unknown``: see :func:`format_error`.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
-    _check_keys(cls, data, where)
-    _finite_floats(cls)
     try:
-        obj = TypeAdapter(cls).validate_python(data)
+        return cls.model_validate(data, context={"base": Path(base) if base is not None else None})
     except ValidationError as exc:
-        raise ConfigError(_message(exc, where)) from None
-    if base is not None:
-        resolve_fields(obj, Path(base))
-    return obj
+        raise ConfigError(format_error(exc, where, cls, data if names else None, unknown)) from None
 
 
-def _message(exc: ValidationError, where: str) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
-    if not loc:  # a cross-key rule (__post_init__): its message names the keys
-        return f"{where}: {msg}"
-    sep = " " if where.endswith("]") else ": "
-    return f"{where}{sep}{loc}: {msg} (got {err.get('input')!r})"
+# -- the one error formatter -------------------------------------------------------------------
+
+# How an unknown key reads. named: ``sft.toml: unknown key 'lr' (did you mean ...?); valid keys:
+# ...`` (stage files); listed: ``reward.toml: sources[0].wieght: unknown key; valid keys: ...; did
+# you mean ...?`` (reward configs); pydantic: pydantic's own words plus the hint (suites). Three
+# phrasings because the tests of each file type pin theirs; the rest of the line is shared.
+UnknownStyle = Literal["named", "listed", "pydantic"]
 
 
-def _finite_floats(cls: type) -> None:
-    """NaN and inf are never a setting: every dataclass (nested ones too) validates floats as finite."""
-    if "__pydantic_config__" not in cls.__dict__:
-        cls.__pydantic_config__ = ConfigDict(allow_inf_nan=False)  # type: ignore[attr-defined]
-    for hint in typing.get_type_hints(cls).values():
-        for t in typing.get_args(hint) or (hint,):
-            if dataclasses.is_dataclass(t) and isinstance(t, type):
-                _finite_floats(t)
+def format_error(exc: ValidationError, where: str, cls: type[BaseModel] | None = None, data: Any = None,
+                 unknown: UnknownStyle = "named") -> str:
+    """One line for the first error of ``exc``: ``where``, the key's path, the message, the value.
+
+    ``cls`` lists the valid keys of an unknown key's table; ``data``, when given, names array
+    items by their ``name`` (``evals[0] ('a').limit``). A validator whose message starts with
+    ``.`` names a key below the one it checks (``sources[0]`` + ``.name: Field required``).
+    """
+    # Unknown keys first: a misspelt key usually explains the "Field required" that follows it.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err, loc = errors[0], tuple(errors[0]["loc"])
+    more = {e["loc"][:1] for e in errors[1:]} - {loc[:1]}
+    tail = f" (and {len(more)} more)" if more else ""
+    sep = " " if re.search(r": \[[^\]]*\]$", where) else ": "  # "run.toml: [ppo] learning_rate: ..."
+    if err["type"] == "extra_forbidden":
+        return _unknown_key(loc, where, sep, cls, data, unknown, err["msg"]) + tail
+    path, msg = _path(loc, data), err["msg"].removeprefix("Value error, ")
+    if err["type"] not in ("missing",) and loc and not isinstance(err.get("input"), (dict, list)):
+        msg += f" (got {_short(err.get('input'))})"
+    if not path:  # a cross-key rule (a model validator): its message names the keys
+        return f"{where}: {msg}{tail}"
+    return f"{where}{sep}{path}{'' if msg.startswith('.') else ': '}{msg}{tail}"
 
 
-def _check_keys(cls: type, data: dict[str, Any], where: str) -> None:
-    """Unknown keys are errors (pydantic would ignore them), in nested dataclass tables too."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    for key, value in data.items():
-        if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}; valid keys: {', '.join(sorted(fields))}")
-        nested = [t for t in (typing.get_args(hints[key]) or (hints[key],)) if dataclasses.is_dataclass(t)]
-        if nested and isinstance(value, dict):
-            _check_keys(nested[0], value, f"{where}.{key}" if ":" in where else f"{where}: {key}")
+def _unknown_key(loc: tuple, where: str, sep: str, cls: type[BaseModel] | None, data: Any,
+                 unknown: UnknownStyle, pydantic_msg: str) -> str:
+    key, parent = str(loc[-1]), _path(loc[:-1], data)
+    model = _model_at(cls, loc[:-1]) if cls is not None else None
+    valid = sorted(model.model_fields) if model is not None else []
+    listing = f"; valid keys: {', '.join(valid)}" if valid else ""
+    if unknown == "named":
+        return f"{where}{sep + parent if parent else ''}: unknown key {key!r}{did_you_mean(key, valid)}{listing}"
+    hint = did_you_mean(key, valid, "; ")
+    if unknown == "listed":
+        return f"{where}{sep}{_path(loc, data)}: unknown key{listing}{hint}"
+    return f"{where}{sep}{_path(loc, data)}: {pydantic_msg}{hint}"
 
 
-# -- paths -------------------------------------------------------------------------------------
+def did_you_mean(name: str, options: Iterable[str], sep: str = " ") -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``options``, else ``""``: the one helper."""
+    close = difflib.get_close_matches(name, list(options), n=1)
+    if not close:
+        return ""
+    return f" (did you mean {close[0]!r}?)" if sep == " " else f"{sep}did you mean {close[0]!r}?"
+
+
+def _path(loc: tuple, data: Any) -> str:
+    """``("sources", 0, "weight")`` -> ``sources[0].weight`` (``evals[0] ('a')`` with ``data``)."""
+    out, node = "", data
+    for part in loc:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            name = item.get("name") if isinstance(item, dict) else None
+            out += f"[{part}]" + (f" ({name!r})" if isinstance(name, str) else "")
+        else:
+            out += ("." if out else "") + str(part)
+        try:
+            node = node[part] if node is not None else None
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return out
+
+
+def _model_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The model whose table sits at ``loc`` (list indexes skipped), for listing its keys."""
+    model: type[BaseModel] | None = cls
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part)) if model is not None else None
+        if field is None:
+            return None
+        model = _inner_model(field.annotation)
+    return model
+
+
+def _inner_model(tp: Any) -> type[BaseModel] | None:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    for arg in typing.get_args(tp):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# -- paths: the one resolver -------------------------------------------------------------------
 
 
 def resolve_path(value: str, base: Path) -> str:
@@ -219,27 +297,6 @@ def resolve_model(value: str, base: Path) -> str:
     return value
 
 
-def resolve_fields(obj: Any, base: Path) -> Any:
-    """Resolve every path/model field of dataclass ``obj`` (and nested ones) against ``base``, in place."""
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if dataclasses.is_dataclass(value):
-            resolve_fields(value, base)
-        elif f.metadata.get("path"):
-            setattr(obj, f.name, _resolve_each(value, lambda v: resolve_path(v, base)))
-        elif f.metadata.get("model"):
-            setattr(obj, f.name, _resolve_each(value, lambda v: resolve_model(v, base)))
-    return obj
-
-
-def _resolve_each(value: Any, fix: typing.Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return fix(value)
-    if isinstance(value, list):
-        return [fix(v) if isinstance(v, str) else v for v in value]
-    return value  # None, or an inline table (e.g. a reward config given in place of its path)
-
-
 def config_folder(path: str | Path) -> Path:
     """The folder relative paths in config file ``path`` resolve against."""
     return Path(path).resolve().parent
@@ -248,18 +305,7 @@ def config_folder(path: str | Path) -> Path:
 # -- loading -----------------------------------------------------------------------------------
 
 
-def load(cls: type[T], path: str | Path, section: str | None = None) -> T:
-    """Read ``path`` (optionally one ``[section]`` of it) into dataclass ``cls``; paths resolve against its folder."""
-    data = read_toml(path)
-    where = str(path)
-    if section is not None:
-        if section not in data:
-            raise ConfigError(f"{path}: missing [{section}] table")
-        data, where = data[section], f"{path}: [{section}]"
-    return build(cls, data, where, config_folder(path))
-
-
-def load_stage(cls: type[T], path: str | Path, section: str, sets: Sequence[str] = ()) -> T:
+def load_stage(cls: type[M], path: str | Path, section: str, sets: Sequence[str] = ()) -> M:
     """A stage config: the ``[section]`` table when the file has one (a pipeline file), else the
     whole file. Relative paths resolve against the file's folder (never the working directory).
     ``sets``: ``--set key=value`` overrides, applied to the file's dict before validation."""
@@ -270,6 +316,21 @@ def load_stage(cls: type[T], path: str | Path, section: str, sets: Sequence[str]
         return build(cls, data, str(path), config_folder(path))
 
 
-def help_text(cls: type) -> dict[str, str]:
-    """Each field's ``metadata['help']``, for docs and ``--help`` output."""
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+def help_text(cls: type[BaseModel]) -> dict[str, str]:
+    """Each field's ``description``, for docs and ``--help`` output."""
+    return {name: f.description or "" for name, f in cls.model_fields.items()}
+
+
+def reference_table(cls: type[BaseModel], title: str) -> list[str]:
+    """A Markdown table of ``cls``'s keys (default, help) under ``### title``, for docs/."""
+    lines = [f"### {title}", "", "| key | default | meaning |", "| --- | --- | --- |"]
+    for name, f in cls.model_fields.items():
+        if f.is_required():
+            default = "required"
+        elif f.default_factory is not None:
+            value = f.default_factory()  # type: ignore[call-arg]
+            default = "table" if isinstance(value, BaseModel) else repr(value)
+        else:
+            default = repr(f.default)
+        lines.append(f"| `{name}` | `{default}` | {f.description or ''} |")
+    return [*lines, ""]

@@ -9,58 +9,63 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Sequence
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
-from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, build, config_folder, naming_overrides, read_config
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, ConfigModel, ConfigPath, ModelName, build, config_folder, naming_overrides, read_config
 from rlit.atomic import check_writable, write_json
 from rlit.errors import ConfigError
 from rlit.interrupts import keeping
+from rlit.jsonl import read_rows
+from rlit.lm.builtin import build_tiny_gpt2
+from rlit.training.ppo.config import PPORunConfig, ppo_config_from_dict
+from rlit.training.ppo.trainer import train_ppo
+from rlit.training.preference_pairs import PreferencePairsConfig, build_preference_pairs, load_preference_pairs_config
+from rlit.training.reward_model import POLICY_BASE, RewardModelConfig, load_reward_model_config, train_reward_model
+from rlit.training.sft import SFTStageConfig, train_sft
 
 # In a [ppo.reward] source's options: the folder of the reward model this pipeline trains.
 REWARD_MODEL = "@reward_model"
 
 
-@dataclass
-class TinyModel:
+class TinyModel(ConfigModel):
     """A small GPT-2 built from scratch with a BPE tokenizer trained on the project's own text."""
 
-    n_layer: Annotated[int, AT_LEAST_1] = field(default=4, metadata={"help": "Transformer layers."})
-    n_embd: Annotated[int, AT_LEAST_1] = field(default=256, metadata={"help": "Hidden size."})
-    n_head: Annotated[int, AT_LEAST_1] = field(default=4, metadata={"help": "Attention heads."})
-    n_positions: Annotated[int, AT_LEAST_1] = field(default=512, metadata={"help": "Longest sequence in tokens."})
-    vocab_size: Annotated[int, Field(ge=300)] = field(default=4096, metadata={"help": "BPE vocabulary size (small keeps the output layer cheap on CPU)."})
-    tokenizer_files: list[str] = field(default_factory=list, metadata={"path": True, "help": "JSONL files whose `prompt`/`completion` texts train the tokenizer."})
-    seed: Annotated[int, NON_NEGATIVE] | None = field(default=None, metadata={"help": "Initialisation seed; unset = the top-level seed, else 0."})
-    activation_function: str = field(
-        default="gelu_pytorch_tanh",
-        metadata={"help": "MLP activation (transformers' names): gelu_pytorch_tanh is GPT-2's gelu_new as one fused kernel."},
-    )
+    n_layer: Annotated[int, AT_LEAST_1] = Field(4, description="Transformer layers.")
+    n_embd: Annotated[int, AT_LEAST_1] = Field(256, description="Hidden size.")
+    n_head: Annotated[int, AT_LEAST_1] = Field(4, description="Attention heads.")
+    n_positions: Annotated[int, AT_LEAST_1] = Field(512, description="Longest sequence in tokens.")
+    vocab_size: Annotated[int, Field(ge=300)] = Field(4096, description="BPE vocabulary size (small keeps the output layer cheap on CPU).")
+    tokenizer_files: list[ConfigPath] = Field(default_factory=list, description="JSONL files whose `prompt`/`completion` texts train the tokenizer.")
+    seed: Annotated[int, NON_NEGATIVE] | None = Field(None, description="Initialisation seed; unset = the top-level seed, else 0.")
+    activation_function: str = Field(
+        "gelu_pytorch_tanh", description="MLP activation (transformers' names): gelu_pytorch_tanh is GPT-2's gelu_new as one fused kernel.")
 
 
-@dataclass
-class Heldout:
+class Heldout(ConfigModel):
     """The held-out evaluation run before and after PPO (paired: same prompts, same settings)."""
 
-    suite: str = field(metadata={"path": True, "help": "Eval suite file (docs/evaluation.md)."})
-    limit: Annotated[int, AT_LEAST_1] | None = field(default=None, metadata={"help": "Evaluate only the first N prompts of each eval."})
-    seed: Annotated[int, NON_NEGATIVE] | None = field(default=None, metadata={"help": "Sampling seed of every eval (overrides the suite's); unset = the top-level seed, else the suite's own."})
+    suite: ConfigPath = Field(description="Eval suite file (docs/evaluation.md).")
+    limit: Annotated[int, AT_LEAST_1] | None = Field(None, description="Evaluate only the first N prompts of each eval.")
+    seed: Annotated[int, NON_NEGATIVE] | None = Field(None, description="Sampling seed of every eval (overrides the suite's); unset = the top-level seed, else the suite's own.")
 
 
-@dataclass
-class PipelineConfig:
-    out_dir: str = field(default="runs/pipeline", metadata={"path": True, "help": "Run folder; each stage writes a subfolder."})
-    base_model: str | None = field(default=None, metadata={"model": True, "help": "Start from this model (folder, hub id, builtin:...); unset = build [tiny]."})
-    tiny: TinyModel | None = field(default=None, metadata={"help": "Build a small GPT-2 from scratch (when base_model is unset)."})
-    sft: dict[str, Any] = field(default_factory=dict, metadata={"help": "SFT stage keys (docs/training.md) except model and output_dir; empty = no SFT (the base is already tuned)."})
-    preference_pairs: dict[str, Any] | None = field(default=None, metadata={"help": "Preference-pair keys except policy and output_file; unset = no reward model."})
-    reward_model: dict[str, Any] | None = field(default=None, metadata={"help": "Reward-model keys except train_file and output_dir."})
-    ppo: dict[str, Any] = field(default_factory=dict, metadata={"help": "PPO tables (docs/training-ppo.md); model.policy and output.dir are filled in."})
-    heldout: Heldout | None = field(default=None, metadata={"help": "Held-out evaluation before and after PPO."})
-    seed: Annotated[int, NON_NEGATIVE] | None = field(default=None, metadata={"help": "One number for the whole draw: the seed of every stage that sets none itself (docs/pipeline.md)."})
+class PipelineConfig(ConfigModel):
+    """A `rlit pipeline` config file (docs/pipeline.md)."""
+
+    out_dir: ConfigPath = Field("runs/pipeline", description="Run folder; each stage writes a subfolder.")
+    base_model: ModelName | None = Field(None, description="Start from this model (folder, hub id, builtin:...); unset = build [tiny].")
+    tiny: TinyModel | None = Field(None, description="Build a small GPT-2 from scratch (when base_model is unset).")
+    sft: dict[str, Any] = Field(default_factory=dict, description="SFT stage keys (docs/training.md) except model and output_dir; empty = no SFT (the base is already tuned).")
+    preference_pairs: dict[str, Any] | None = Field(None, description="Preference-pair keys except policy and output_file; unset = no reward model.")
+    reward_model: dict[str, Any] | None = Field(None, description="Reward-model keys except train_file and output_dir.")
+    ppo: dict[str, Any] = Field(default_factory=dict, description="PPO tables (docs/training-ppo.md); model.policy and output.dir are filled in.")
+    heldout: Heldout | None = Field(None, description="Held-out evaluation before and after PPO.")
+    seed: Annotated[int, NON_NEGATIVE] | None = Field(None, description="One number for the whole draw: the seed of every stage that sets none itself (docs/pipeline.md).")
+    # The config file's folder: the stage tables' relative paths resolve against it when built.
+    _base: Path | None = PrivateAttr(None)
 
 
 def load_pipeline_config(path: str | Path, sets: Sequence[str] = ()) -> PipelineConfig:
@@ -76,7 +81,7 @@ def load_pipeline_config(path: str | Path, sets: Sequence[str] = ()) -> Pipeline
 
 def _load_pipeline_config(path: Path, sets: Sequence[str]) -> PipelineConfig:
     cfg = build(PipelineConfig, read_config(path, sets), str(path), config_folder(path))
-    cfg._base = config_folder(path)  # type: ignore[attr-defined]  # the stage tables' paths resolve against it
+    cfg._base = config_folder(path)
     if cfg.base_model is None and cfg.tiny is None:
         raise ConfigError(f"{path}: set base_model or a [tiny] table")
     if (cfg.preference_pairs is None) != (cfg.reward_model is None):
@@ -97,7 +102,7 @@ def _planned_reward_model(cfg: PipelineConfig) -> str | None:
 
 
 def _base(cfg: PipelineConfig) -> Path | None:
-    return getattr(cfg, "_base", None)
+    return cfg._base
 
 
 def _seeded(cfg: PipelineConfig, table: dict[str, Any]) -> dict[str, Any]:
@@ -133,22 +138,16 @@ def _heldout_seed(cfg: PipelineConfig) -> int | None:
     return h.seed if h is not None and h.seed is not None else cfg.seed
 
 
-def _sft_config(cfg: PipelineConfig, model: str, out: str, where: str = "pipeline: ") -> Any:
-    from rlit.training.sft import SFTStageConfig
-
+def _sft_config(cfg: PipelineConfig, model: str, out: str, where: str = "pipeline: ") -> SFTStageConfig:
     return build(SFTStageConfig, {**_seeded(cfg, cfg.sft), "model": model, "output_dir": out}, f"{where}[sft]", _base(cfg))
 
 
-def _pairs_config(cfg: PipelineConfig, policy: str, out: str, where: str = "pipeline: ") -> Any:
-    from rlit.training.preference_pairs import load_preference_pairs_config
-
+def _pairs_config(cfg: PipelineConfig, policy: str, out: str, where: str = "pipeline: ") -> PreferencePairsConfig:
     return load_preference_pairs_config(_seeded(cfg, _table(cfg.preference_pairs, f"{where}[preference_pairs]")) | {"policy": policy, "output_file": out},
                                         _base(cfg), where=f"{where}[preference_pairs]")
 
 
-def _reward_model_config(cfg: PipelineConfig, pairs: str, policy: str, out: str, where: str = "pipeline: ") -> Any:
-    from rlit.training.reward_model import POLICY_BASE, load_reward_model_config
-
+def _reward_model_config(cfg: PipelineConfig, pairs: str, policy: str, out: str, where: str = "pipeline: ") -> RewardModelConfig:
     table = _seeded(cfg, _table(cfg.reward_model, f"{where}[reward_model]")) | {"train_file": pairs, "output_dir": out}
     if table.get("base_model") == POLICY_BASE:  # InstructGPT's choice: the reward model starts from the SFT model
         table["base_model"] = policy
@@ -161,10 +160,8 @@ def _table(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _ppo_run_config(cfg: PipelineConfig, policy: str, run_dir: str, reward_model: str | None, where: str = "pipeline: ") -> Any:
+def _ppo_run_config(cfg: PipelineConfig, policy: str, run_dir: str, reward_model: str | None, where: str = "pipeline: ") -> PPORunConfig:
     """The PPO stage's run config: the [ppo] table with the policy, run folder and trained reward model filled in."""
-    from rlit.training.ppo.config import ppo_config_from_dict
-
     data = json.loads(json.dumps(_table(cfg.ppo, f"{where}[ppo]")))  # a deep copy we may fill in
     if isinstance(data.get("model", {}), dict):
         data.setdefault("model", {})["policy"] = policy
@@ -238,9 +235,6 @@ class Pipeline:
     def _base(self) -> dict[str, Any]:
         if self.cfg.base_model is not None:
             return {"model": self.cfg.base_model}
-        from rlit.jsonl import read_rows
-        from rlit.lm.builtin import build_tiny_gpt2
-
         t = self.cfg.tiny
         texts = [row[k] for f in t.tokenizer_files for row in read_rows(f) for k in ("prompt", "completion") if isinstance(row.get(k), str)]
         if not texts:
@@ -248,24 +242,18 @@ class Pipeline:
         folder = build_tiny_gpt2(self.out / "base" / "model", seed=_tiny_seed(self.cfg), n_layer=t.n_layer, n_embd=t.n_embd, n_head=t.n_head,
                                  n_positions=t.n_positions, chat_template=True, tokenizer_texts=texts, vocab_size=t.vocab_size,
                                  activation_function=t.activation_function)
-        return {"model": str(folder), "tiny": {**asdict(t), "seed": _tiny_seed(self.cfg)}}
+        return {"model": str(folder), "tiny": {**t.model_dump(), "seed": _tiny_seed(self.cfg)}}
 
     def _sft(self, base: str) -> dict[str, Any]:
-        from rlit.training.sft import train_sft
-
         cfg = _sft_config(self.cfg, base, str(self.out / "sft" / "model"))
         return {"model": cfg.output_dir, **train_sft(cfg)}
 
     def _pairs(self, policy: str) -> dict[str, Any]:
-        from rlit.training.preference_pairs import build_preference_pairs
-
         out = self.out / "pairs" / "pairs.jsonl"
         result = build_preference_pairs(_pairs_config(self.cfg, policy, str(out)), log=self.log)
         return {"file": str(out), "pairs": result.pairs_written, "ties": result.ties}
 
     def _reward_model(self, pairs: str, policy: str) -> dict[str, Any]:
-        from rlit.training.reward_model import train_reward_model
-
         out = self.out / "reward-model" / "model"
         result = train_reward_model(_reward_model_config(self.cfg, pairs, policy, str(out)), log=self.log)
         return {"model": str(out), "accuracy": result.accuracy, "n_train": result.n_train, "n_eval": result.n_eval}
@@ -280,8 +268,6 @@ class Pipeline:
                 "comparison": {n: e.get("comparison") for n, e in res.evals.items()}}
 
     def _ppo(self, policy: str, reward_model: str | None) -> dict[str, Any]:
-        from rlit.training.ppo.trainer import train_ppo
-
         cfg = _ppo_run_config(self.cfg, policy, str(self.out / "ppo"), reward_model)
         resume = (self.out / "ppo" / "checkpoints").exists()
         summary = train_ppo(cfg, resume=resume, accept_config_change=self.accept_config_change,

@@ -130,6 +130,8 @@ def test_full_logits_loss_matches_trl_fused_lm_head(tmp_path):
 
 def test_lm_head_loss_must_be_known(tmp_path, tiny_policy_dir):
     data = _write(tmp_path / "train.jsonl", [{"prompt": "a", "completion": "b"}])
-    cfg = SFTStageConfig(model=str(tiny_policy_dir), train_file=str(data), output_dir=str(tmp_path / "o"), lm_head_loss="chunked")
+    # model_construct: a config built in Python without validation (loading would refuse "chunked")
+    valid = SFTStageConfig(model=str(tiny_policy_dir), train_file=str(data), output_dir=str(tmp_path / "o"))
+    cfg = SFTStageConfig.model_construct(**{**valid.model_dump(), "lm_head_loss": "chunked"})
     with pytest.raises(ConfigError, match="lm_head_loss"):
         train_sft(cfg)

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Annotated
 
 import pytest
+from pydantic import Field
 
-from rlit.configfile import POSITIVE, Device, build, load_stage, resolve_model, resolve_path
+from rlit.configfile import POSITIVE, ConfigModel, ConfigPath, Device, ModelName, build, load_stage, resolve_model, resolve_path
 from rlit.errors import ConfigError
 
 
-@dataclass
-class Inner:
+class Inner(ConfigModel):
     rate: Annotated[float, POSITIVE] = 1.0
 
 
-@dataclass
-class Stage:
-    data: str = field(default="d.jsonl", metadata={"path": True})
-    model: str = field(default="org/name", metadata={"model": True})
-    files: list[str] = field(default_factory=list, metadata={"path": True})
+class Stage(ConfigModel):
+    data: ConfigPath = "d.jsonl"
+    model: ModelName = "org/name"
+    files: list[ConfigPath] = []
     scale: float | None = None
     device: Device = "cpu"
-    inner: Inner = field(default_factory=Inner)
+    inner: Inner = Field(default_factory=Inner)
 
 
 @pytest.mark.parametrize("data, message", [

@@ -13,49 +13,43 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Sequence
 
-from tqdm.auto import tqdm
+from pydantic import Field, PrivateAttr
 
-from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_OPEN_CLOSED, Device, build, config_folder, load_stage, model_field, path_field
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_OPEN_CLOSED, ConfigModel, ConfigPath, Device, ModelName, build, config_folder, load_stage
 from rlit.atomic import check_writable, refuse_same_file, write_text
 from rlit.errors import ConfigError, DataError
-from rlit.evaluation.prompts import load_prompt_set
 from rlit.interrupts import keeping
-from rlit.lm.generation import GenerationSettings, generate, generation_cache, load_model
-from rlit.plugins import load_reward
-from rlit.rewards.batch import RewardBatch
 
 
-def _help(text: str, default: Any = None) -> Any:
-    return field(default=default, metadata={"help": text})
-
-
-@dataclass
-class PreferencePairsConfig:
+class PreferencePairsConfig(ConfigModel):
     """What `rlit train preference-pairs --config FILE.toml` reads (top level, or a [preference_pairs] table)."""
 
-    prompts: str = field(metadata={"help": "Prompt set: a JSONL file with a 'prompt' column (others reach the sources), or 'scheme:spec' from a plugin."})
-    output_file: str = field(metadata={"path": True, "help": "JSONL to write pairs to: prompt, chosen, rejected, their scores, margin and the prompt's columns."})
-    reward: str | dict[str, Any] = field(metadata={"path": True, "help": "Reward config ranking the candidates: a TOML path, or an inline table with [[reward.sources]]."})
-    policy: str | None = model_field("Model that samples candidates (folder, hub id or builtin:...); unset = only candidate_columns.", None)
-    candidate_columns: list[str] = field(default_factory=list, metadata={"help": "Prompt-set columns holding given candidates (a string or a list of strings each)."})
-    samples: Annotated[int, AT_LEAST_1] = _help("Candidates sampled per prompt from the policy.", 4)
-    max_new_tokens: Annotated[int, AT_LEAST_1] = _help("New tokens per sampled candidate.", 128)
-    temperature: Annotated[float, POSITIVE] = _help("Sampling temperature.", 1.0)
-    top_p: Annotated[float, UNIT_OPEN_CLOSED] = _help("Nucleus sampling mass.", 1.0)
-    seed: Annotated[int, NON_NEGATIVE] = _help("Sampling seed (sample i uses seed + i).", 0)
-    batch_size: Annotated[int, AT_LEAST_1] = _help("Prompts per generate() call.", 8)
-    chat_template: Literal["auto", "always", "never"] = _help("auto: the policy's chat template when it has one.", "auto")
-    system_prompt: str | None = _help("System message when a chat template is used.")
-    device: Device = _help("Device of the policy: cpu, cuda, ...", "cpu")
-    dtype: Literal["float32", "bfloat16", "float16"] = _help("Policy weights dtype.", "float32")
-    min_margin: Annotated[float, NON_NEGATIVE] = _help("Keep a pair only when best - worst total > min_margin (0: drop exact ties only).", 0.0)
-    chunk_prompts: Annotated[int, AT_LEAST_1] = _help("Prompts per unit of work: generated, scored, written and marked done together.", 32)
-    limit: Annotated[int, AT_LEAST_1] | None = _help("Use at most this many prompts.")
-    cache_dir: str | None = path_field("Generation cache folder; default <output_file>.cache.", None)
+    prompts: str = Field(description="Prompt set: a JSONL file with a 'prompt' column (others reach the sources), or 'scheme:spec' from a plugin.")
+    output_file: ConfigPath = Field(description="JSONL to write pairs to: prompt, chosen, rejected, their scores, margin and the prompt's columns.")
+    reward: ConfigPath | dict[str, Any] = Field(description="Reward config ranking the candidates: a TOML path, or an inline table with [[reward.sources]].")
+    policy: ModelName | None = Field(None, description="Model that samples candidates (folder, hub id or builtin:...); unset = only candidate_columns.")
+    candidate_columns: list[str] = Field(default_factory=list, description="Prompt-set columns holding given candidates (a string or a list of strings each).")
+    samples: Annotated[int, AT_LEAST_1] = Field(4, description="Candidates sampled per prompt from the policy.")
+    max_new_tokens: Annotated[int, AT_LEAST_1] = Field(128, description="New tokens per sampled candidate.")
+    temperature: Annotated[float, POSITIVE] = Field(1.0, description="Sampling temperature.")
+    top_p: Annotated[float, UNIT_OPEN_CLOSED] = Field(1.0, description="Nucleus sampling mass.")
+    seed: Annotated[int, NON_NEGATIVE] = Field(0, description="Sampling seed (sample i uses seed + i).")
+    batch_size: Annotated[int, AT_LEAST_1] = Field(8, description="Prompts per generate() call.")
+    chat_template: Literal["auto", "always", "never"] = Field("auto", description="auto: the policy's chat template when it has one.")
+    system_prompt: str | None = Field(None, description="System message when a chat template is used.")
+    device: Device = Field("cpu", description="Device of the policy: cpu, cuda, ...")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Policy weights dtype.")
+    min_margin: Annotated[float, NON_NEGATIVE] = Field(0.0, description="Keep a pair only when best - worst total > min_margin (0: drop exact ties only).")
+    chunk_prompts: Annotated[int, AT_LEAST_1] = Field(32, description="Prompts per unit of work: generated, scored, written and marked done together.")
+    limit: Annotated[int, AT_LEAST_1] | None = Field(None, description="Use at most this many prompts.")
+    cache_dir: ConfigPath | None = Field(None, description="Generation cache folder; default <output_file>.cache.")
+    # The config file's folder: prompt sets (a file or scheme:spec) resolve against it at load time.
+    _base: Path | None = PrivateAttr(None)
 
 
 def load_preference_pairs_config(source: str | Path | dict[str, Any], base: str | Path | None = None,
@@ -67,7 +61,7 @@ def load_preference_pairs_config(source: str | Path | dict[str, Any], base: str 
         folder = Path(base) if base is not None else Path.cwd()
     else:
         cfg, where, folder = load_stage(PreferencePairsConfig, source, "preference_pairs", sets), str(source), config_folder(source)
-    cfg._base = folder  # type: ignore[attr-defined]  # prompt sets (file or scheme:spec) resolve against it
+    cfg._base = folder
     if cfg.policy is None and not cfg.candidate_columns:
         raise ConfigError(f"{where}: give 'policy' (to sample candidates) or 'candidate_columns' (or both)")
     return cfg
@@ -86,11 +80,16 @@ class PairsResult:
 
 def build_preference_pairs(cfg: PreferencePairsConfig, log: Callable[[str], None] = print, registry: Any = None) -> PairsResult:
     """Generate (or take) candidates, rank them with the composite, append pairs; resumable."""
-    prompt_set = load_prompt_set(cfg.prompts, getattr(cfg, "_base", "."), cfg.limit)
+    from tqdm.auto import tqdm
+
+    from rlit.evaluation.prompts import load_prompt_set
+    from rlit.rewards.composite import CompositeReward
+
+    prompt_set = load_prompt_set(cfg.prompts, cfg._base or ".", cfg.limit)
     rows = prompt_set.rows
     out = Path(cfg.output_file)
     check_writable(out, "output_file")  # before any model loads
-    prompts_file = Path(getattr(cfg, "_base", ".")) / cfg.prompts
+    prompts_file = Path(cfg._base or ".") / cfg.prompts
     if prompts_file.is_file():
         refuse_same_file({"prompts": prompts_file}, {"output_file": out})
     done = _read_done(out, _config_hash(cfg, prompt_set.sha256))
@@ -98,7 +97,7 @@ def build_preference_pairs(cfg: PreferencePairsConfig, log: Callable[[str], None
     todo = [r for r in rows if r["key"] not in done]
     if result.resumed:
         log(f"resuming: {result.resumed} of {len(rows)} prompts already done in {out}")
-    composite = load_reward(cfg.reward, registry=registry)
+    composite = CompositeReward.from_config(cfg.reward, registry=registry)
     generator = _Generator(cfg, out) if cfg.policy and todo else None
     bar = tqdm(total=len(todo), desc="preference pairs", unit="prompt")
     with keeping(f"pairs of finished prompts are kept in {out} (listed in {_done_path(out).name}); rerun the same command to continue"):
@@ -126,6 +125,9 @@ class _Generator:
     """The policy plus its generation cache (so a crash loses no generated text)."""
 
     def __init__(self, cfg: PreferencePairsConfig, out: Path):
+        from rlit.lm.generation import generation_cache, load_model
+        from rlit.lm.generation import GenerationSettings
+
         self.settings = GenerationSettings(
             max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p,
             seed=cfg.seed, samples=cfg.samples, chat_template=cfg.chat_template, system_prompt=cfg.system_prompt,
@@ -135,6 +137,8 @@ class _Generator:
         self.cache = generation_cache(Path(cfg.cache_dir or f"{out}.cache"), self.lm, self.settings)
 
     def __call__(self, prompts: list[str]) -> list[list[str]]:
+        from rlit.lm.generation import generate
+
         return generate(self.lm, prompts, self.settings, self.cache)
 
 
@@ -165,10 +169,10 @@ def _rank(chunk: list[dict], candidates: list[list[str]], composite: Any, min_ma
     skip = {"prompt", "key", *candidate_columns}
     shared = [c for c in chunk[0] if c not in skip and all(c in r for r in chunk)]
     columns = {c: [chunk[i][c] for i, _ in flat_rows] for c in shared}
-    res: RewardBatch = composite.score_batch([chunk[i]["prompt"] for i, _ in flat_rows], [t for _, t in flat_rows], **columns)
+    res = composite.score_batch([chunk[i]["prompt"] for i, _ in flat_rows], [t for _, t in flat_rows], **columns)
     scored: list[list[tuple[float, str]]] = [[] for _ in chunk]
-    for (i, text), total in zip(flat_rows, res.rewards()):
-        if total is not None:
+    for (i, text), total in zip(flat_rows, res.total):
+        if total is not None and not math.isnan(total):
             scored[i].append((total, text))
     pairs = []
     for row, cands in zip(chunk, scored):
@@ -189,7 +193,7 @@ def _rank(chunk: list[dict], candidates: list[list[str]], composite: Any, min_ma
 
 def _config_hash(cfg: PreferencePairsConfig, data_hash: str) -> str:
     """What must match for a rerun to continue an output file: config (minus batching) and prompt data."""
-    fields = {k: v for k, v in asdict(cfg).items() if k not in ("batch_size", "chunk_prompts", "limit", "device")}
+    fields = cfg.model_dump(exclude={"batch_size", "chunk_prompts", "limit", "device"})
     return hashlib.sha256(json.dumps([fields, data_hash], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -9,8 +9,7 @@ Two kinds, chosen with ``kind`` in the config:
   with TRL's ``RewardTrainer`` (rlit/training/reward_transformer.py), LoRA optional.
 
 Both hold out pairs (``eval_fraction`` or ``eval_file``), print the held-out pairwise accuracy and
-write ``rlit-reward-model.json`` beside the weights: the folder format is rlit.lm.reward_model's
-(and rlit.lm.minilm's), which the ``reward-model`` source reads.
+write ``rlit-reward-model.json`` (reward_manifest.py) beside the weights.
 """
 
 from __future__ import annotations
@@ -22,73 +21,65 @@ from typing import Annotated, Any, Callable, Literal, Sequence
 
 from pydantic import Field
 
-from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device, build, load_stage, naming_overrides, model_field, path_field
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, ConfigModel, ConfigPath, Device, ModelName, build, load_stage, naming_overrides
 from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError
 from rlit.interrupts import keeping
-from rlit.lm.reward_model import DEFAULT_SEPARATOR, MINILM
-from rlit.training.minilm_bt import train_minilm
-from rlit.training.preference_data import Pair, file_hash, read_pairs_counted, split_common_prefix, split_pairs
-from rlit.training.reward_transformer import train_transformer
+from rlit.training.minilm_bt import MINILM
+from rlit.training.preference_data import DEFAULT_SEPARATOR, Pair, file_hash, read_pairs_counted, split_common_prefix, split_pairs
 
 POLICY_BASE = "@policy"  # in `rlit pipeline`: the model PPO starts from (the SFT model, else the base)
 
 
-def _help(text: str, default: Any = None) -> Any:
-    return field(default=default, metadata={"help": text})
-
-
-@dataclass
-class RewardModelConfig:
+class RewardModelConfig(ConfigModel):
     """What `rlit train reward-model --config FILE.toml` reads (top-level keys of the file)."""
 
-    train_file: str = field(metadata={"path": True, "help": "JSONL(.gz) preference pairs: 'chosen', 'rejected', optional 'prompt' (TRL's format)."})
-    output_dir: str = field(metadata={"path": True, "help": "Folder to write the trained reward model and its rlit-reward-model.json manifest to."})
-    kind: Literal["minilm", "transformer"] = _help("'minilm': MiniLM embeddings + Bradley-Terry head; 'transformer': TRL RewardTrainer.", "minilm")
-    base_model: str | None = model_field(
+    train_file: ConfigPath = Field(description="JSONL(.gz) preference pairs: 'chosen', 'rejected', optional 'prompt' (TRL's format).")
+    output_dir: ConfigPath = Field(description="Folder to write the trained reward model and its rlit-reward-model.json manifest to.")
+    kind: Literal["minilm", "transformer"] = Field("minilm", description="'minilm': MiniLM embeddings + Bradley-Terry head; 'transformer': TRL RewardTrainer.")
+    base_model: ModelName | None = Field(None, description=(
         "minilm: the sentence-embedding model (default builtin:all-minilm-l6-v2). transformer: a folder, hub id, "
         "builtin:tiny-gpt2, builtin:smollm2-135m-instruct or builtin:all-minilm-l6-v2, loaded as a one-label classifier; in "
-        "`rlit pipeline`, '@policy' is the model PPO starts from (the SFT model).", None)
-    eval_file: str | None = path_field("Held-out pairs in a separate file; when unset, eval_fraction of train_file is held out.", None)
-    eval_fraction: Annotated[float, Field(gt=0, lt=1)] = _help("Share of train_file held out for pairwise accuracy when eval_file is unset.", 0.1)
-    limit: Annotated[int, AT_LEAST_1] | None = _help("Read at most this many pairs from train_file (quick runs).", None)
-    seed: Annotated[int, NON_NEGATIVE] = _help("Seed for the split, head initialisation and training order.", 0)
-    separator: str = _help("Between prompt and completion when a row has a prompt (no chat template): prompt + separator + completion.", DEFAULT_SEPARATOR)
-    max_length: Annotated[int, Field(ge=8)] = _help("Maximum tokens per text. minilm: the embedder's max_seq_length. transformer: see 'truncation'.", 256)
-    truncation: Literal["left", "drop"] = _help(
+        "`rlit pipeline`, '@policy' is the model PPO starts from (the SFT model)."))
+    eval_file: ConfigPath | None = Field(None, description="Held-out pairs in a separate file; when unset, eval_fraction of train_file is held out.")
+    eval_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(0.1, description="Share of train_file held out for pairwise accuracy when eval_file is unset.")
+    limit: Annotated[int, AT_LEAST_1] | None = Field(None, description="Read at most this many pairs from train_file (quick runs).")
+    seed: Annotated[int, NON_NEGATIVE] = Field(0, description="Seed for the split, head initialisation and training order.")
+    separator: str = Field(DEFAULT_SEPARATOR, description="Between prompt and completion when a row has a prompt (no chat template): prompt + separator + completion.")
+    max_length: Annotated[int, Field(ge=8)] = Field(256, description="Maximum tokens per text. minilm: the embedder's max_seq_length. transformer: see 'truncation'.")
+    truncation: Literal["left", "drop"] = Field("left", description=(
         "transformer: a pair with a text over max_length is truncated from the left (keeps the completion's end) or "
-        "dropped (TRL's own behaviour). Either way the count is reported.", "left")
-    drop_identical: bool = _help(
+        "dropped (TRL's own behaviour). Either way the count is reported."))
+    drop_identical: bool = Field(False, description=(
         "Pairs whose chosen and rejected texts are equal (after stripping whitespace) are an error naming file:line; "
-        "true drops them instead, and the count is reported and written to the manifest.", False)
-    extract_prompt: bool = _help(
+        "true drops them instead, and the count is reported and written to the manifest."))
+    extract_prompt: bool = Field(False, description=(
         "Rows without a prompt: the longest common prefix of chosen and rejected (cut back to whitespace) becomes the "
-        "prompt, as TRL's extract_prompt does for implicit-prompt data such as hh-rlhf.", False)
+        "prompt, as TRL's extract_prompt does for implicit-prompt data such as hh-rlhf."))
     # minilm
-    features: Literal["text", "completion", "completion+prompt"] = _help(
-        "minilm: what is embedded: the joined text, the completion alone, or [e(completion), e(prompt)*e(completion)].", "text")
-    head: Literal["linear", "mlp"] = _help("minilm: Bradley-Terry head, a linear map or a one-hidden-layer MLP.", "linear")
-    hidden: Annotated[int, AT_LEAST_1] = _help("minilm: hidden units of the MLP head.", 256)
-    head_epochs: Annotated[int, AT_LEAST_1] = _help("minilm: full-batch AdamW steps for the head (more overfits: 100 was best on a validation split of hh-rlhf).", 100)
-    head_lr: Annotated[float, POSITIVE] = _help("minilm: learning rate of the head.", 1e-2)
-    head_weight_decay: Annotated[float, NON_NEGATIVE] = _help("minilm: AdamW weight decay of the head.", 0.1)
-    embed_batch_size: Annotated[int, AT_LEAST_1] = _help("minilm: texts per embedding batch.", 64)
+    features: Literal["text", "completion", "completion+prompt"] = Field("text", description="minilm: what is embedded: the joined text, the completion alone, or [e(completion), e(prompt)*e(completion)].")
+    head: Literal["linear", "mlp"] = Field("linear", description="minilm: Bradley-Terry head, a linear map or a one-hidden-layer MLP.")
+    hidden: Annotated[int, AT_LEAST_1] = Field(256, description="minilm: hidden units of the MLP head.")
+    head_epochs: Annotated[int, AT_LEAST_1] = Field(100, description="minilm: full-batch AdamW steps for the head (more overfits: 100 was best on a validation split of hh-rlhf).")
+    head_lr: Annotated[float, POSITIVE] = Field(1e-2, description="minilm: learning rate of the head.")
+    head_weight_decay: Annotated[float, NON_NEGATIVE] = Field(0.1, description="minilm: AdamW weight decay of the head.")
+    embed_batch_size: Annotated[int, AT_LEAST_1] = Field(64, description="minilm: texts per embedding batch.")
     # transformer
-    epochs: Annotated[float, POSITIVE] = _help("transformer: training epochs.", 1.0)
-    learning_rate: Annotated[float, POSITIVE] = _help("transformer: peak learning rate (linear decay).", 5e-5)
-    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = _help("transformer: share of the training steps spent warming the learning rate up from 0.", 0.0)
-    batch_size: Annotated[int, AT_LEAST_1] = _help("transformer: pairs per device batch.", 8)
-    gradient_accumulation_steps: Annotated[int, AT_LEAST_1] = _help("transformer: batches per optimizer step.", 1)
-    lora: bool = _help("transformer: train LoRA adapters (merged into the saved model) instead of all weights.", False)
-    lora_r: Annotated[int, AT_LEAST_1] = _help("transformer: LoRA rank.", 8)
-    lora_alpha: Annotated[int, AT_LEAST_1] = _help("transformer: LoRA alpha.", 16)
-    lora_target_modules: list[str] | None = _help("transformer: module names for LoRA (default: peft's choice for the architecture).", None)
-    device: Device = _help("'cpu' (default: use_cpu, no bf16) or 'auto' (accelerator when present).", "cpu")
-    dtype: Literal["float32", "bfloat16", "float16"] = _help("transformer: weights dtype when loading the backbone.", "float32")
-    logging_steps: Annotated[int, AT_LEAST_1] = _help("transformer: log loss/accuracy every N steps.", 10)
-    save_steps: Annotated[int, AT_LEAST_1] = _help("transformer: checkpoint every N steps under output_dir/checkpoints (for resume).", 200)
-    resume: bool = _help("transformer: resume from the last checkpoint in output_dir/checkpoints when there is one.", True)
-    score_batch_size: Annotated[int, AT_LEAST_1] = _help("Texts per batch when scoring the held-out pairs.", 16)
+    epochs: Annotated[float, POSITIVE] = Field(1.0, description="transformer: training epochs.")
+    learning_rate: Annotated[float, POSITIVE] = Field(5e-5, description="transformer: peak learning rate (linear decay).")
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = Field(0.0, description="transformer: share of the training steps spent warming the learning rate up from 0.")
+    batch_size: Annotated[int, AT_LEAST_1] = Field(8, description="transformer: pairs per device batch.")
+    gradient_accumulation_steps: Annotated[int, AT_LEAST_1] = Field(1, description="transformer: batches per optimizer step.")
+    lora: bool = Field(False, description="transformer: train LoRA adapters (merged into the saved model) instead of all weights.")
+    lora_r: Annotated[int, AT_LEAST_1] = Field(8, description="transformer: LoRA rank.")
+    lora_alpha: Annotated[int, AT_LEAST_1] = Field(16, description="transformer: LoRA alpha.")
+    lora_target_modules: list[str] | None = Field(None, description="transformer: module names for LoRA (default: peft's choice for the architecture).")
+    device: Device = Field("cpu", description="'cpu' (default: use_cpu, no bf16) or 'auto' (accelerator when present).")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="transformer: weights dtype when loading the backbone.")
+    logging_steps: Annotated[int, AT_LEAST_1] = Field(10, description="transformer: log loss/accuracy every N steps.")
+    save_steps: Annotated[int, AT_LEAST_1] = Field(200, description="transformer: checkpoint every N steps under output_dir/checkpoints (for resume).")
+    resume: bool = Field(True, description="transformer: resume from the last checkpoint in output_dir/checkpoints when there is one.")
+    score_batch_size: Annotated[int, AT_LEAST_1] = Field(16, description="Texts per batch when scoring the held-out pairs.")
 
     def check(self, where: str) -> "RewardModelConfig":
         """Cross-key rules; a ConfigError names ``where`` and the key."""
@@ -159,12 +150,48 @@ def train_reward_model(cfg: RewardModelConfig, log: Callable[[str], None] = prin
         + (f"; {dropped} pairs with chosen == rejected dropped" if dropped else ""))
     with keeping(f"nothing final is written until training ends; {cfg.output_dir} may hold a partial model"
                  + ("; rerun to resume from output_dir/checkpoints" if cfg.kind == "transformer" and cfg.resume else "")):
-        train_kind = train_minilm if cfg.kind == "minilm" else train_transformer
-        manifest = train_kind(cfg, train, held, data_hash, log)
-    result = TrainResult(Path(cfg.output_dir), manifest["kind"], manifest["accuracy"], manifest["n_train"], manifest["n_eval"],
-                         manifest.get("dropped_for_length", 0), manifest.get("truncated_for_length", 0), manifest=manifest)
+        if cfg.kind == "minilm":
+            result = _train_minilm(cfg, train, held, data_hash, log)
+        else:
+            from rlit.training.reward_transformer import train_transformer
+
+            result = train_transformer(cfg, train, held, data_hash, log)
     result.dropped_identical = dropped
     result.seconds = time.perf_counter() - start
     log(f"held-out pairwise accuracy {result.accuracy:.3f} on {result.n_eval} pairs; trained in {result.seconds:.1f} s; saved {result.output_dir}")
     return result
 
+
+def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], data_hash: str, log: Callable[[str], None]) -> TrainResult:
+    from rlit.training.minilm_bt import HeadConfig, MiniLMRewardModel, embed, load_embedder, train_head
+    from rlit.training.preference_data import pairwise_accuracy
+    from rlit.training.reward_manifest import write_manifest
+
+    embedder = load_embedder(cfg.base_model, "cpu" if cfg.device == "cpu" else None, cfg.max_length, "left")
+    # sentence-transformers 6 renamed get_sentence_embedding_dimension; 5.x has only the old name.
+    dim = (getattr(embedder, "get_embedding_dimension", None) or embedder.get_sentence_embedding_dimension)()
+    head_config = HeadConfig(cfg.head, dim, cfg.hidden, cfg.features)
+    rm = MiniLMRewardModel(embedder, None, cfg.base_model, head_config, cfg.separator)
+    texts = rm.texts([p.prompt for p in train], [p.chosen for p in train]) + rm.texts([p.prompt for p in train], [p.rejected for p in train])
+    lengths = [len(ids) for ids in embedder.tokenizer(texts if cfg.features == "text" else [p.chosen for p in train] + [p.rejected for p in train])["input_ids"]]
+    truncated = sum(max(lengths[i], lengths[i + len(train)]) > cfg.max_length for i in range(len(train)))
+    log(f"training pairs over max_length={cfg.max_length} word pieces: {truncated} of {len(train)} (truncated from the left)")
+    log("embedding training pairs")
+    emb = rm.features([p.prompt for p in train] * 2, [p.chosen for p in train] + [p.rejected for p in train], cfg.embed_batch_size, progress=True)
+    head_start = time.perf_counter()
+    rm.head = train_head(emb[: len(train)], emb[len(train):], head_config, cfg.head_epochs, cfg.head_lr, cfg.head_weight_decay, cfg.seed)
+    head_seconds = time.perf_counter() - head_start
+    log(f"Bradley-Terry head trained in {head_seconds:.1f} s")
+    log("scoring held-out pairs")
+    chosen = rm.score([p.prompt for p in held], [p.chosen for p in held], cfg.embed_batch_size)
+    rejected = rm.score([p.prompt for p in held], [p.rejected for p in held], cfg.embed_batch_size)
+    accuracy = pairwise_accuracy(chosen, rejected)
+    rm.save(cfg.output_dir)
+    manifest = {
+        "kind": "minilm", "base_model": cfg.base_model, "accuracy": accuracy, "n_train": len(train), "n_eval": len(held),
+        "data_hash": data_hash, "separator": cfg.separator, "max_length": cfg.max_length, "truncation_side": "left",
+        "head": cfg.head, "features": cfg.features, "extract_prompt": cfg.extract_prompt, "truncated_for_length": truncated,
+        "head_seconds": round(head_seconds, 2), "dropped_identical": getattr(cfg, "_dropped_identical", 0),
+    }
+    write_manifest(cfg.output_dir, manifest)
+    return TrainResult(Path(cfg.output_dir), "minilm", accuracy, len(train), len(held), truncated_for_length=truncated, manifest=manifest)

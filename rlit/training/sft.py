@@ -2,52 +2,47 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device
 from rlit.atomic import check_writable, refuse_same_file
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, ConfigModel, ConfigPath, Device, ModelName
 from rlit.errors import ConfigError
 from rlit.interrupts import keeping
 from rlit.jsonl import read_rows
+from rlit.lm.loading import load_causal_lm
 from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
 
 
-@dataclass
-class SFTStageConfig:
+class SFTStageConfig(ConfigModel):
     """``[sft]`` table of a training config (or a whole ``rlit train sft`` config file)."""
 
-    model: str = field(metadata={"model": True, "help": "Base model: a local folder, a hub id, or builtin:smollm2-135m-instruct / builtin:tiny-gpt2."})
-    train_file: str = field(metadata={"path": True, "help": "JSONL with `prompt` and `completion` (strings; other columns are ignored)."})
-    output_dir: str = field(metadata={"path": True, "help": "Folder the tuned model and tokenizer are saved to."})
-    eval_file: str | None = field(default=None, metadata={"path": True, "help": "Optional held-out JSONL in the same format; its loss is reported."})
-    max_length: Annotated[int, AT_LEAST_1] = field(default=256, metadata={"help": "Longest tokenised prompt+completion; longer rows are truncated."})
-    epochs: Annotated[float, POSITIVE] = field(default=3.0, metadata={"help": "Passes over the training data (ignored when max_steps > 0)."})
-    max_steps: Annotated[int, Field(ge=-1)] = field(default=-1, metadata={"help": "Stop after this many optimiser steps (-1: use epochs)."})
-    learning_rate: Annotated[float, POSITIVE] = field(default=5e-4, metadata={"help": "Peak learning rate (linear decay)."})
-    batch_size: Annotated[int, AT_LEAST_1] = field(default=8, metadata={"help": "Rows per device per step."})
-    gradient_accumulation_steps: Annotated[int, AT_LEAST_1] = field(default=1, metadata={"help": "Steps accumulated per optimiser update."})
-    warmup_steps: Annotated[float, NON_NEGATIVE] = field(default=0.03, metadata={"help": "Warm-up: steps, or a share of all steps when below 1."})
-    seed: Annotated[int, NON_NEGATIVE] = field(default=0, metadata={"help": "Seed for data order and initialisation."})
-    group_by_length: bool = field(
-        default=False,
-        metadata={"help": "Batch rows of similar length together (less padding, faster steps); the batches still come in random order."},
-    )
-    device: Device = field(default="auto", metadata={"help": "auto (GPU when present), cpu or cuda."})
-    lm_head_loss: Literal["auto", "fused", "full"] = field(
-        default="auto",
-        metadata={"help": "fused: TRL's chunked LM head (never holds the full logits; for GPUs and large vocabularies); "
-                          "full: plain logits + cross-entropy (the same loss; the quick start's SFT steps take 0.73x the time on a CPU); "
-                          "auto: full on the CPU, fused elsewhere."},
-    )
-    lora: LoraOptions | None = field(default=None, metadata={"help": "Train LoRA adapters instead of all weights (merged on save)."})
-    conversational: Literal["auto", "yes", "no"] = field(
-        default="auto",
-        metadata={"help": "auto: use the tokenizer's chat template when it has one; yes/no force it. Without it prompt and completion are concatenated."},
-    )
+    model: ModelName = Field(description="Base model: a local folder, a hub id, or builtin:smollm2-135m-instruct / builtin:tiny-gpt2.")
+    train_file: ConfigPath = Field(description="JSONL with `prompt` and `completion` (strings; other columns are ignored).")
+    output_dir: ConfigPath = Field(description="Folder the tuned model and tokenizer are saved to.")
+    eval_file: ConfigPath | None = Field(None, description="Optional held-out JSONL in the same format; its loss is reported.")
+    max_length: Annotated[int, AT_LEAST_1] = Field(256, description="Longest tokenised prompt+completion; longer rows are truncated.")
+    epochs: Annotated[float, POSITIVE] = Field(3.0, description="Passes over the training data (ignored when max_steps > 0).")
+    max_steps: Annotated[int, Field(ge=-1)] = Field(-1, description="Stop after this many optimiser steps (-1: use epochs).")
+    learning_rate: Annotated[float, POSITIVE] = Field(5e-4, description="Peak learning rate (linear decay).")
+    batch_size: Annotated[int, AT_LEAST_1] = Field(8, description="Rows per device per step.")
+    gradient_accumulation_steps: Annotated[int, AT_LEAST_1] = Field(1, description="Steps accumulated per optimiser update.")
+    warmup_steps: Annotated[float, NON_NEGATIVE] = Field(0.03, description="Warm-up: steps, or a share of all steps when below 1.")
+    seed: Annotated[int, NON_NEGATIVE] = Field(0, description="Seed for data order and initialisation.")
+    group_by_length: bool = Field(
+        False, description="Batch rows of similar length together (less padding, faster steps); the batches still come in random order.")
+    device: Device = Field("auto", description="auto (GPU when present), cpu or cuda.")
+    lm_head_loss: Literal["auto", "fused", "full"] = Field(
+        "auto",
+        description="fused: TRL's chunked LM head (never holds the full logits; for GPUs and large vocabularies); "
+                    "full: plain logits + cross-entropy (the same loss; the quick start's SFT steps take 0.73x the time on a CPU); "
+                    "auto: full on the CPU, fused elsewhere.")
+    lora: LoraOptions | None = Field(None, description="Train LoRA adapters instead of all weights (merged on save).")
+    conversational: Literal["auto", "yes", "no"] = Field(
+        "auto",
+        description="auto: use the tokenizer's chat template when it has one; yes/no force it. Without it prompt and completion are concatenated.")
 
 
 def read_prompt_completion(path: str | Path) -> list[dict[str, str]]:
@@ -71,8 +66,6 @@ def train_sft(cfg: SFTStageConfig) -> dict[str, Any]:
     import time
 
     from trl import SFTConfig, SFTTrainer
-
-    from rlit.lm.loading import load_causal_lm
 
     # Cheap checks first: options, the output folder and the data fail before the model loads.
     if cfg.conversational not in ("auto", "yes", "no"):

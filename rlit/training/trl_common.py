@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from rlit.configfile import AT_LEAST_1
+from rlit.configfile import AT_LEAST_1, ConfigModel
 
 
-@dataclass
-class LoraOptions:
+class LoraOptions(ConfigModel):
     """LoRA adapters (peft) instead of full fine-tuning."""
 
-    r: Annotated[int, AT_LEAST_1] = field(default=8, metadata={"help": "Adapter rank."})
-    alpha: Annotated[int, AT_LEAST_1] = field(default=16, metadata={"help": "Scaling numerator (lora_alpha)."})
-    dropout: Annotated[float, Field(ge=0, lt=1)] = field(default=0.0, metadata={"help": "Dropout on the adapter input."})
-    target_modules: list[str] | None = field(default=None, metadata={"help": "Module names to adapt; default: peft's choice for the architecture."})
+    r: Annotated[int, AT_LEAST_1] = Field(8, description="Adapter rank.")
+    alpha: Annotated[int, AT_LEAST_1] = Field(16, description="Scaling numerator (lora_alpha).")
+    dropout: Annotated[float, Field(ge=0, lt=1)] = Field(0.0, description="Dropout on the adapter input.")
+    target_modules: list[str] | None = Field(None, description="Module names to adapt; default: peft's choice for the architecture.")
 
 
 def apply_lora(model: Any, lora: LoraOptions | None) -> Any:

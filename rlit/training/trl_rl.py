@@ -1,52 +1,70 @@
 """GRPO and RLOO through TRL's trainers, with rlit's composite reward as the reward function.
 
-The composite (normalisation, vetoes, clipping) is handed to TRL as one reward function (the one
-TRL adapter, ``rlit.rewards.trl.TRLRewardFunction``, named ``rlit``); each source's mean and share
-reach TRL's logs through the ``log_metric`` keyword TRL passes.
+The composite (normalisation, vetoes, clipping) is handed to TRL as one reward function; each
+source's mean and share reach TRL's logs through the ``log_metric`` keyword TRL passes.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Device
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, ConfigModel, ConfigPath, Device, ModelName
 from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError
 from rlit.interrupts import keeping
-from rlit.lm.loading import load_causal_lm
-from rlit.plugins import load_reward
-from rlit.rewards.trl import TRLRewardFunction
 from rlit.training.ppo.data import read_prompt_rows
-from rlit.training.sft import save_model
 from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
 
 
-@dataclass
-class TRLRLConfig:
+class TRLRLConfig(ConfigModel):
     """``rlit train grpo`` / ``rlit train rloo`` config (one file, or a ``[grpo]``/``[rloo]`` table)."""
 
-    model: str = field(metadata={"model": True, "help": "Policy: a local folder, a hub id, or a builtin: name."})
-    prompts_file: str = field(metadata={"path": True, "help": "JSONL with `prompt` plus any columns the reward sources read."})
-    output_dir: str = field(metadata={"path": True, "help": "Folder for the trained policy."})
-    reward_config: str | None = field(default=None, metadata={"path": True, "help": "Path of a reward TOML (docs/reward-config.md)."})
-    reward: dict[str, Any] | None = field(default=None, metadata={"help": "Inline reward config table instead of reward_config."})
-    num_generations: Annotated[int, Field(ge=2)] = field(default=4, metadata={"help": "Completions sampled per prompt (the group)."})
-    max_completion_length: Annotated[int, AT_LEAST_1] = field(default=64, metadata={"help": "New tokens per completion."})
-    max_steps: Annotated[int, AT_LEAST_1] = field(default=50, metadata={"help": "Optimiser steps."})
-    learning_rate: Annotated[float, POSITIVE] = field(default=1e-5, metadata={"help": "Learning rate (TRL's GRPO default is 1e-6)."})
-    batch_size: Annotated[int, AT_LEAST_1] = field(default=4, metadata={"help": "Completions per device per step; a multiple of num_generations."})
-    temperature: Annotated[float, POSITIVE] = field(default=1.0, metadata={"help": "Sampling temperature."})
-    beta: Annotated[float, NON_NEGATIVE] = field(default=0.0, metadata={"help": "KL coefficient to the reference model (0 disables the reference)."})
-    seed: Annotated[int, NON_NEGATIVE] = field(default=0, metadata={"help": "Seed."})
-    device: Device = field(default="auto", metadata={"help": "auto, cpu or cuda."})
-    lora: LoraOptions | None = field(default=None, metadata={"help": "Train LoRA adapters (merged on save)."})
-    logging_steps: Annotated[int, AT_LEAST_1] = field(default=5, metadata={"help": "Log every N steps."})
-    extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "Further GRPOConfig/RLOOConfig keywords, passed as they are."})
+    model: ModelName = Field(description="Policy: a local folder, a hub id, or a builtin: name.")
+    prompts_file: ConfigPath = Field(description="JSONL with `prompt` plus any columns the reward sources read.")
+    output_dir: ConfigPath = Field(description="Folder for the trained policy.")
+    reward_config: ConfigPath | None = Field(None, description="Path of a reward TOML (docs/reward-config.md).")
+    reward: dict[str, Any] | None = Field(None, description="Inline reward config table instead of reward_config.")
+    num_generations: Annotated[int, Field(ge=2)] = Field(4, description="Completions sampled per prompt (the group).")
+    max_completion_length: Annotated[int, AT_LEAST_1] = Field(64, description="New tokens per completion.")
+    max_steps: Annotated[int, AT_LEAST_1] = Field(50, description="Optimiser steps.")
+    learning_rate: Annotated[float, POSITIVE] = Field(1e-5, description="Learning rate (TRL's GRPO default is 1e-6).")
+    batch_size: Annotated[int, AT_LEAST_1] = Field(4, description="Completions per device per step; a multiple of num_generations.")
+    temperature: Annotated[float, POSITIVE] = Field(1.0, description="Sampling temperature.")
+    beta: Annotated[float, NON_NEGATIVE] = Field(0.0, description="KL coefficient to the reference model (0 disables the reference).")
+    seed: Annotated[int, NON_NEGATIVE] = Field(0, description="Seed.")
+    device: Device = Field("auto", description="auto, cpu or cuda.")
+    lora: LoraOptions | None = Field(None, description="Train LoRA adapters (merged on save).")
+    logging_steps: Annotated[int, AT_LEAST_1] = Field(5, description="Log every N steps.")
+    extra: dict[str, Any] = Field(default_factory=dict, description="Further GRPOConfig/RLOOConfig keywords, passed as they are.")
+
+
+class CompositeRewardFunction:
+    """Adapts a CompositeReward to TRL: decodes JSON-encoded columns and logs each source's stats."""
+
+    def __init__(self, composite: Any, json_columns: set[str]):
+        self.composite = composite
+        self.json_columns = json_columns
+        self.__name__ = "rlit"
+
+    def __call__(self, prompts: list[Any], completions: list[Any], log_metric: Any = None, **kwargs: Any) -> list[float | None]:
+        from rlit.rewards.source import TRL_EXTRA_KEYWORDS, as_text
+
+        columns = {k: v for k, v in kwargs.items() if k not in TRL_EXTRA_KEYWORDS}
+        for name in self.json_columns & columns.keys():
+            columns[name] = [json.loads(v) for v in columns[name]]
+        result = self.composite.score_batch([as_text(p) for p in prompts], [as_text(c) for c in completions], **columns)
+        if log_metric is not None:
+            for source, stats in result.stats.items():
+                for key in ("mean", "share"):
+                    value = stats.get(key)
+                    if isinstance(value, (int, float)) and math.isfinite(value):
+                        log_metric(f"rlit/{source}/{key}", float(value))
+        return [None if (t is None or math.isnan(t)) else float(t) for t in result.total]
 
 
 def _dataset(rows: list[dict[str, Any]], conversational: bool) -> tuple[Any, set[str]]:
@@ -67,9 +85,13 @@ def train_trl_rl(cfg: TRLRLConfig, algorithm: str) -> dict[str, Any]:
     """Train with TRL's GRPOTrainer (``algorithm="grpo"``) or RLOOTrainer (``"rloo"``)."""
     import trl
 
+    from rlit.lm.loading import load_causal_lm
+    from rlit.rewards.composite import CompositeReward
+    from rlit.training.sft import save_model
+
     if (cfg.reward_config is None) == (cfg.reward is None):
         raise ConfigError(f"{algorithm}: set exactly one of reward_config (a path) or [reward] (a table)")
-    composite = load_reward(cfg.reward_config or cfg.reward)
+    composite = CompositeReward.from_config(cfg.reward_config or cfg.reward)
     refuse_same_file({"prompts_file": cfg.prompts_file}, {"output_dir": cfg.output_dir})
     check_writable(cfg.output_dir, "output_dir", folder=True)  # before the model loads
     rows = read_prompt_rows(cfg.prompts_file)
@@ -98,7 +120,7 @@ def train_trl_rl(cfg: TRLRLConfig, algorithm: str) -> dict[str, Any]:
         raise ConfigError(f"{algorithm}: {exc}") from None
     trainer = trainer_cls(
         model=apply_lora(model, cfg.lora), args=args, train_dataset=dataset, processing_class=tok,
-        reward_funcs=[TRLRewardFunction(composite, name="rlit", json_columns=frozenset(json_columns))],
+        reward_funcs=[CompositeRewardFunction(composite, json_columns)],
     )
     with keeping(f"{algorithm.upper()} keeps no checkpoints: nothing is saved to {cfg.output_dir} until training ends; rerun to start again"):
         result = trainer.train()
