@@ -231,8 +231,10 @@ def test_score_cache_key_follows_the_sources_cache_tag(registry):
     if "length" not in registry.sources:
         pytest.skip("rlit-rules is not installed")
     scorer = Scorer(MetricSpec(source="length", options={"min": 1}), origin="s.toml: evals ('a').metric")
-    before = scorer.cache(None).namespace
+    # One score cache, the composite's: its per-row key carries the source's cache tag.
+    assert scorer.score(["p"], ["abc"], {}).computed == 1
+    assert scorer.score(["p"], ["abc"], {}).cached == 1
     scorer.composite.entries[0].cache_tag += "|edited"
-    assert scorer.cache(None).namespace != before
+    assert scorer.score(["p"], ["abc"], {}).computed == 1
     with pytest.raises(ConfigError, match=r"s\.toml: evals \('a'\)\.metric: sources\[0\]\.options\.mn"):
         Scorer(MetricSpec(source="length", options={"mn": 1}), origin="s.toml: evals ('a').metric")

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from rlit.errors import ConfigError, PluginError
-from rlit.lm.cache import JsonlCache, digest
 from rlit.evaluation.suite import AggregateSpec, MetricSpec
 from rlit.plugins import get_registry, load_reward
 from rlit.rewards.composite import CompositeReward
+from rlit.rewards.config import load_reward_config
 from rlit.rewards.source import Verdicts
 
 NAN = float("nan")
@@ -30,21 +30,26 @@ class Scored:
     source_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     details: list[dict[str, Any]] | None = None
     higher_is_better: bool = True
+    cached: int = 0  # completions whose every score came from the score cache
+    computed: int = 0  # completions a source scored now
 
 
 class Scorer:
-    """Scores completions with the metric of one eval; results are cached per exact input.
+    """Scores completions with the metric of one eval.
 
     Every metric is a composite reward: a single ``source`` becomes a one-source composite, so
     each call goes through the one guarded path (option checks, time-outs, result checks, errors
-    naming the suite file and key) and its cache key carries each source's ``cache_tag``.
+    naming the suite file and key) and the one score cache, the composite's (per row; its key
+    carries each source's ``cache_tag``). With ``cache_root`` that cache persists in
+    ``<cache_root>/scores`` unless the metric's reward config names its own ``cache_dir``.
     """
 
-    def __init__(self, spec: MetricSpec, base_dir: str | Path = ".", need_details: bool = False, origin: str = "metric"):
+    def __init__(self, spec: MetricSpec, base_dir: str | Path = ".", need_details: bool = False, origin: str = "metric",
+                 cache_root: Path | None = None):
         self.spec = spec
         self.need_details = need_details
         registry = get_registry()
-        self.composite = _build_composite(spec, Path(base_dir), origin)
+        self.composite = _build_composite(spec, Path(base_dir), origin, cache_root)
         self.single = spec.source is not None
         self.names = [e.name for e in self.composite.entries]
         default = bool(self.composite.entries[0].source.higher_is_better) if self.single else True  # instance: may depend on options
@@ -53,52 +58,37 @@ class Scorer:
                         for n, e in zip(self.names, self.composite.entries)}
         self.verdicts = _verdict_source(self.composite.entries, origin) if need_details else None
 
-    def cache(self, root: Path | None) -> JsonlCache:
-        tags = [e.cache_tag for e in self.composite.entries]  # class, plugin version, code fingerprint
-        return JsonlCache(root, "scores", {"metric": self.spec.model_dump(), "plugins": self.plugins, "tags": tags,
-                                           "details": self.need_details}, valid=_valid_scored)
+    def close(self) -> None:
+        self.composite.close()
 
-    def score(self, prompts: list[str], completions: list[str], columns: dict[str, list], cache: JsonlCache | None = None) -> Scored:
-        key = digest([prompts, completions, columns])
-        if cache is not None and key in cache:
-            return Scored(**cache.get(key))
-        scored = self._score(prompts, completions, columns)
-        if cache is not None:
-            cache.put_many({key: scored.__dict__})
-        return scored
-
-    def _score(self, prompts: list[str], completions: list[str], columns: dict[str, list]) -> Scored:
+    def score(self, prompts: list[str], completions: list[str], columns: dict[str, list]) -> Scored:
         res = self.composite.score_batch(prompts, completions, **columns)
+        # A completion counts as computed when any source had to score it.
+        computed = max((st["n_computed"] for st in res.stats.values()), default=0)
         details = None
         if self.verdicts:
             name, declared = self.verdicts
             rows = self.composite.source_details(prompts, completions, **columns)[name]
             details = [verdict_record(d, declared, columns, i) for i, d in enumerate(rows)]
-        per_source = {k: [_num(v) for v in vs] for k, vs in res.per_source.items()}
+        counts = {"cached": len(completions) - computed, "computed": computed}
         if self.single:  # the source's own scores, with no composite statistics around them
-            return Scored(per_source[self.names[0]], per_source, {}, details, self.higher_is_better)
-        return Scored([_num(v) for v in res.total], per_source,
-                      {k: _jsonable(v) for k, v in res.stats.items()}, details, self.higher_is_better)
+            return Scored(res.per_source[self.names[0]], res.per_source, {}, details, self.higher_is_better, **counts)
+        return Scored(res.total, res.per_source, res.stats, details, self.higher_is_better, **counts)
 
 
-def _build_composite(spec: MetricSpec, base_dir: Path, origin: str) -> CompositeReward:
+def _build_composite(spec: MetricSpec, base_dir: Path, origin: str, cache_root: Path | None) -> CompositeReward:
     if spec.source:  # a single source is a one-source composite: the same guarded path
-        config: Any = {"sources": [{"name": spec.source, "options": spec.options}]}
+        config = load_reward_config({"sources": [{"name": spec.source, "options": spec.options}]}, origin, base_dir)
     elif spec.reward:
         path = base_dir / spec.reward
         if not path.is_file():
             raise ConfigError(f"{origin}.reward: reward config not found: {path}")
-        return load_reward(str(path))
-    else:
-        config = {"sources": spec.sources}
-    return load_reward(config, origin=origin, base_dir=base_dir)  # function files resolve beside the suite
-
-
-def _valid_scored(v: Any) -> bool:
-    """A cached Scored: a dict of its fields with one number (or NaN) per completion."""
-    fields = {"values", "per_source", "source_stats", "details", "higher_is_better"}
-    return (isinstance(v, dict) and set(v) == fields and isinstance(v["values"], list)
-            and all(isinstance(x, (int, float)) for x in v["values"]) and isinstance(v["per_source"], dict))
+        config = load_reward_config(str(path))
+    else:  # function files resolve beside the suite
+        config = load_reward_config({"sources": spec.sources}, origin, base_dir)
+    if cache_root is not None and config.cache_dir is None:
+        config.cache_dir = str(cache_root / "scores")
+    return load_reward(config)
 
 
 def _plugin_version(registry: Any, source: str) -> str:
@@ -110,20 +100,6 @@ def _plugin_version(registry: Any, source: str) -> str:
         return f"{dist} {metadata.version(dist)}"
     except metadata.PackageNotFoundError:
         return f"{dist} (version unknown)"
-
-
-def _num(v: Any) -> float:
-    return NAN if v is None else float(v)
-
-
-def _jsonable(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _jsonable(v) for k, v in d.items()}
-    if isinstance(d, (list, tuple)):
-        return [_jsonable(v) for v in d]
-    if hasattr(d, "item"):
-        return d.item()
-    return d
 
 
 # -- aggregation -------------------------------------------------------------------------------

@@ -53,8 +53,8 @@ class _Context:
         # What this run computed and what it took from the caches (printed, and in the manifest).
         self.counts = {"generations": {"computed": 0, "cached": 0}, "scores": {"computed": 0, "cached": 0}}
 
-    def count(self, kind: str, cache: JsonlCache, stored_before: int, total: int, per_put: int = 1) -> None:
-        computed = min(total, (cache.stored - stored_before) * per_put)
+    def count(self, kind: str, cache: JsonlCache, stored_before: int, total: int) -> None:
+        computed = min(total, cache.stored - stored_before)
         self.counts[kind]["computed"] += computed
         self.counts[kind]["cached"] += total - computed
 
@@ -260,7 +260,7 @@ def _run_generate(spec: EvalSpec, ctx: _Context, limit: int | None, origin: str)
     prompts = load_prompt_set(spec.prompts, spec.base_dir, n, group=agg_spec.group, by=agg_spec.by,
                               groups_only=agg_spec.method == "group_gap")
     need_details = agg_spec.method in ("prompt_level", "instruction_level")
-    scorer = Scorer(spec.metric, spec.base_dir, need_details, origin)
+    scorer = Scorer(spec.metric, spec.base_dir, need_details, origin, ctx.cache_root)
     lm = ctx.lm()
     gen = spec.generation
     texts = [r["prompt"] for r in prompts.rows]
@@ -273,10 +273,12 @@ def _run_generate(spec: EvalSpec, ctx: _Context, limit: int | None, origin: str)
     flat_prompts = [t for t in texts for _ in range(gen.samples)]
     flat = [c for row in completions for c in row]
     cols = {k: [v for v in vals for _ in range(gen.samples)] for k, vals in columns_of(prompts.rows).items()}
-    score_cache = ctx.cache(lambda: scorer.cache(ctx.cache_root))
-    before = score_cache.stored
-    scored = scorer.score(flat_prompts, flat, cols, score_cache)
-    ctx.count("scores", score_cache, before, len(flat), per_put=len(flat))
+    try:
+        scored = scorer.score(flat_prompts, flat, cols)  # the composite's score cache, per row
+    finally:
+        scorer.close()
+    ctx.counts["scores"]["computed"] += scored.computed
+    ctx.counts["scores"]["cached"] += scored.cached
     agg = aggregate(agg_spec, prompts.rows, scored, gen.samples)
     return {
         "kind": "generate", "prompts": {"source": prompts.source, "sha256": prompts.sha256, "n": len(texts),
