@@ -93,11 +93,12 @@ def test_sampler_draws_from_the_distribution_and_never_a_zero_or_cut_token():
     from rlit.training.ppo.rollout import _sample
 
     probs = torch.tensor([[0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(20000, 1)
-    draws = _sample(probs.clone(), 1.0, torch.Generator().manual_seed(0))
+    uniforms = torch.rand((len(probs), 1), generator=torch.Generator().manual_seed(0))
+    draws = _sample(probs.clone(), 1.0, uniforms)
     freq = torch.bincount(draws, minlength=5).float() / len(draws)
     assert torch.allclose(freq, probs[0], atol=0.015)
     assert freq[1] == 0 and freq[4] == 0
-    top = _sample(probs.clone() * 3.0, 0.75, torch.Generator().manual_seed(0))  # keeps 0.5 and 0.3 only
+    top = _sample(probs.clone() * 3.0, 0.75, uniforms)  # keeps 0.5 and 0.3 only
     freq = torch.bincount(top, minlength=5).float() / len(top)
     assert freq[3] == 0 and torch.allclose(freq[[0, 2]], torch.tensor([0.625, 0.375]), atol=0.015)
 

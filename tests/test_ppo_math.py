@@ -10,6 +10,7 @@ import torch
 from rlit.training.ppo.advantages import (
     AdaptiveKL, compute_advantages, gae, kl_per_token, leave_one_out_scores, masked_var, token_rewards, whiten,
 )
+from rlit.training.ppo.config import PPOConfig
 from rlit.training.ppo.losses import entropy, policy_loss, value_loss
 
 
@@ -73,7 +74,7 @@ def test_token_rewards_put_the_score_on_the_last_real_token():
 
 def test_compute_advantages_whitens_over_the_mask():
     adv = compute_advantages(torch.tensor([1.0, -1.0]), t([-1, -1], [-1, -1]), t([-1, -1], [-1, -1]), t([0, 0], [0, 0]),
-                             t([1, 1], [1, 0]), kl_coef=0.1, kl_estimator="k1", gamma=1.0, lam=1.0, whiten_rewards=False)
+                             t([1, 1], [1, 0]), PPOConfig(gamma=1.0, lam=1.0), kl_coef=0.1)
     # raw advantages [1, 1] and [-1, 0(masked)] -> over {1, 1, -1}: mean 1/3, var = (4/9+4/9+16/9)/2 = 4/3
     std = math.sqrt(4 / 3)
     assert adv.advantages.flatten().tolist() == pytest.approx([(2 / 3) / std, (2 / 3) / std, (-4 / 3) / std, 0.0], abs=1e-5)
@@ -82,8 +83,7 @@ def test_compute_advantages_whitens_over_the_mask():
 
 def test_compute_advantages_unwhitened_keeps_the_gae_values():
     adv = compute_advantages(torch.tensor([1.0, -1.0]), t([-1, -1], [-1, -1]), t([-1, -1], [-1, -1]), t([0, 0], [0, 0]),
-                             t([1, 1], [1, 0]), kl_coef=0.1, kl_estimator="k1", gamma=1.0, lam=1.0, whiten_rewards=False,
-                             whiten_advantages=False)
+                             t([1, 1], [1, 0]), PPOConfig(gamma=1.0, lam=1.0, whiten_advantages=False), kl_coef=0.1)
     # KL is 0 (same log-probs), values 0, lam 1: every real token's advantage is its row's score
     assert adv.advantages.flatten().tolist() == pytest.approx([1, 1, -1, 0])
 

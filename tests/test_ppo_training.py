@@ -114,16 +114,18 @@ def test_rollout_stops_at_eos_and_logprobs_match_a_full_forward(tiny_policy_dir)
     model, tok = load_causal_lm(str(tiny_policy_dir))
     ids, mask = encode_prompts(tok, ["Hello there, how are you?", "Hi"], False, 64, torch.device("cpu"))
     forced = ForceEOSAfter(model, tok.eos_token_id, ids.shape[1], 3)
-    resp, rmask, logp = sample_responses(forced, ids, mask, max_new_tokens=10, temperature=0.7, top_p=0.9,
-                                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                                         generator=torch.Generator().manual_seed(0))
+    out = sample_responses(forced, ids, mask, max_new_tokens=10, temperature=0.7, top_p=0.9,
+                           eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                           generator=torch.Generator().manual_seed(0))
+    resp, rmask = out.response_ids, out.response_mask
     assert resp.shape == (2, 4)  # 3 free tokens + EOS, then every row is done: generation stopped
     assert rmask.tolist() == [[True] * 4, [True] * 4]
     assert (resp[:, 3] == tok.eos_token_id).all()
     # no forcing: 6 tokens, and the sampled log-probs equal a full forward's over left-padded prompts
-    resp, rmask, logp = sample_responses(model, ids, mask, max_new_tokens=6, temperature=0.7, top_p=1.0,
-                                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                                         generator=torch.Generator().manual_seed(0))
+    out = sample_responses(model, ids, mask, max_new_tokens=6, temperature=0.7, top_p=1.0,
+                           eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                           generator=torch.Generator().manual_seed(0))
+    resp, rmask, logp = out.response_ids, out.response_mask, out.logprobs
     full = torch.cat([ids, resp], 1)
     with torch.no_grad():
         again, _, _ = token_logprobs(model, full, torch.cat([mask, rmask.long()], 1), 6, 0.7)
@@ -337,10 +339,8 @@ def test_kl_in_the_loss_pulls_the_policy_back_to_the_reference(tmp_path, tiny_po
 
     before = kl_now()
     batch = UpdateBatch(roll.input_ids, roll.attention_mask, mask, roll.logprobs, values, torch.zeros_like(values), values, ref_logp)
-    ppo_update(batch, policy=trainer.policy, critic=trainer.value_module, value_head=None, optimizer=trainer.optimizer,
-               accelerator=trainer.acc, params=trainer.params, ppo_epochs=20, mini_batches=1, cliprange=0.2,
-               cliprange_value=0.2, vf_coef=0.1, temperature=1.0, max_grad_norm=None,
-               generator=torch.Generator().manual_seed(0), kl_loss_coef=1.0)
+    twenty_epochs = config(tmp_path, tiny_policy_dir, ppo={"ppo_epochs": 20, "learning_rate": 1e-3, "max_grad_norm": None})
+    ppo_update(batch, trainer.learner, twenty_epochs, generator=torch.Generator().manual_seed(0), kl_loss_coef=1.0)
     assert before > 0.01 and kl_now() < 0.5 * before
 
 
@@ -402,10 +402,9 @@ def test_ptx_term_pulls_the_policy_towards_the_demonstrations(tmp_path, tiny_pol
                         torch.zeros_like(values), values, ref_logp)
 
     def update_and_probe(coef: float) -> float:
-        ppo_update(batch, policy=trainer.policy, critic=trainer.value_module, value_head=None, optimizer=trainer.optimizer,
-                   accelerator=trainer.acc, params=trainer.params, ppo_epochs=20, mini_batches=1, cliprange=0.2,
-                   cliprange_value=0.2, vf_coef=0.1, temperature=1.0, max_grad_norm=None,
-                   generator=torch.Generator().manual_seed(0), ptx_coef=coef, ptx_batches=lambda: trainer.ptx.next_batch(3))
+        run = config(tmp_path, tiny_policy_dir, data={"sft": str(tmp_path / "demos.jsonl")},
+                     ppo={"ppo_epochs": 20, "max_grad_norm": None, "ptx_coef": coef, "learning_rate": 1e-3})
+        ppo_update(batch, trainer.learner, run, generator=torch.Generator().manual_seed(0), ptx_batches=lambda: trainer.ptx.next_batch(3))
         with torch.no_grad():
             return float(ptx_loss(trainer.models.policy, probe))
 

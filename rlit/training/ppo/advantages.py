@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from rlit.training.ppo.config import PPOConfig
+
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     mask = mask.to(values.dtype)
@@ -120,15 +122,18 @@ class Advantages:
 
 def compute_advantages(
     scores: torch.Tensor, logprobs: torch.Tensor, ref_logprobs: torch.Tensor, values: torch.Tensor,
-    mask: torch.Tensor, *, kl_coef: float, kl_estimator: str, gamma: float, lam: float, whiten_rewards: bool,
-    whiten_advantages: bool = True,
+    mask: torch.Tensor, cfg: PPOConfig, *, kl_coef: float,
 ) -> Advantages:
-    """Rewards (score + KL penalty), GAE, then (by default) whitened advantages (TRL 1.12's order)."""
-    kl = kl_per_token(logprobs, ref_logprobs, kl_estimator) * mask.to(logprobs.dtype)
+    """Rewards (score + KL penalty), GAE, then whitened advantages where ``cfg`` says (TRL 1.12's order).
+
+    The KL estimator, ``gamma``, ``lam`` and the whitening come from ``cfg``; ``kl_coef`` is passed
+    because it changes during a run (adaptive KL, or 0 where the penalty is in the loss).
+    """
+    kl = kl_per_token(logprobs, ref_logprobs, cfg.kl_estimator) * mask.to(logprobs.dtype)
     rewards = token_rewards(scores, kl, mask, kl_coef)
-    if whiten_rewards:
+    if cfg.whiten_rewards:
         rewards = whiten(rewards, mask, shift_mean=False)
-    advantages, returns = gae(rewards, values, mask, gamma, lam)
-    if whiten_advantages:
+    advantages, returns = gae(rewards, values, mask, cfg.gamma, cfg.lam)
+    if cfg.whiten_advantages:
         advantages = whiten(advantages, mask)
     return Advantages(advantages, returns, rewards, kl)

@@ -8,15 +8,18 @@ uninterrupted run would have.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from rlit.errors import ConfigError
+from rlit.training.ppo.config import PPORunConfig
 from rlit.lm.decoding import preallocated_cache
 from rlit.training.ppo.logprobs import chosen_logprobs, split_lm_head
 from rlit.training.ppo.losses import token_entropy
+from rlit.training.ppo.packing import response_states
 
 
 @dataclass
@@ -31,6 +34,7 @@ class Rollout:
     has_eos: torch.Tensor  # [B] bool
     prompts: list[str]  # the raw prompt texts (as the reward sources see them)
     completions: list[str]  # decoded responses without EOS
+    values: torch.Tensor | None = None  # [B, R] the value head's values of the policy's states, when it has one
 
     @property
     def input_ids(self) -> torch.Tensor:
@@ -71,63 +75,115 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(1) - 1).clamp(min=0)
 
 
-def _draw(weights: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _draw(weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """One index per row with probability proportional to ``weights`` [B, V] (overwritten), by inverting the CDF.
 
-    Same distribution as ``torch.multinomial(weights, 1)``, which on CPU draws an exponential
-    variate for every vocabulary entry (most of a decoding step for a tiny model); this draws one
-    uniform per row.
+    ``u`` holds one uniform in [0, 1) per row ([B, 1]). Same distribution as
+    ``torch.multinomial(weights, 1)``, which on CPU draws an exponential variate for every
+    vocabulary entry (most of a decoding step for a tiny model).
     """
     cdf = weights.cumsum_(-1)
     total = cdf[:, -1:]
-    u = torch.rand(total.shape, generator=generator, device=weights.device, dtype=cdf.dtype) * total
+    u = u.to(cdf.dtype) * total
     u = torch.minimum(u, torch.nextafter(total, torch.zeros_like(total)))  # u < total even after rounding
     return torch.searchsorted(cdf, u, right=True).squeeze(-1)  # first index whose CDF passes u
 
 
-def _sample(weights: torch.Tensor, top_p: float, generator: torch.Generator) -> torch.Tensor:
+def _sample(weights: torch.Tensor, top_p: float, u: torch.Tensor) -> torch.Tensor:
     """A token per row with probability proportional to ``weights`` (overwritten) within the top-p nucleus."""
     if top_p < 1.0:
         sorted_w, order = weights.sort(dim=-1, descending=True)
         before = sorted_w.cumsum(-1) - sorted_w
         sorted_w.masked_fill_(before > top_p * weights.sum(-1, keepdim=True), 0.0)  # the smallest prefix reaching top_p
-        return order.gather(-1, _draw(sorted_w, generator)[:, None]).squeeze(-1)
-    return _draw(weights, generator)
+        return order.gather(-1, _draw(sorted_w, u)[:, None]).squeeze(-1)
+    return _draw(weights, u)
+
+
+@dataclass
+class Samples:
+    """What :func:`sample_responses` returns, each [B, R] (``states`` [B, R, d])."""
+
+    response_ids: torch.Tensor  # pad after the first EOS
+    response_mask: torch.Tensor  # bool, True up to and including the first EOS
+    logprobs: torch.Tensor  # sampled tokens' log-probs under the tempered policy, 0 on padding
+    states: torch.Tensor | None  # last hidden states that predicted each token (``keep_states``), else None
+
+
+def _stepper(model: Any) -> Any:
+    """``step(ids, attn, pos, cache) -> (last logits [n, V] float32, last hidden state [n, d] or None, cache)``.
+
+    Where the model splits into backbone and LM head the head runs on the last position only and
+    the hidden state comes for free; otherwise the model's own forward (hidden state only when it
+    is asked for, through ``output_hidden_states``).
+    """
+    parts = split_lm_head(model)
+    if parts is not None:
+        backbone, head = parts
+
+        def split_step(ids, attn, pos, cache, want_hidden):
+            out = backbone(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **cache)
+            hidden = out.last_hidden_state[:, -1]
+            return torch.nn.functional.linear(hidden, head.weight, head.bias).float(), hidden, out.cache
+
+        return split_step
+
+    def own_step(ids, attn, pos, cache, want_hidden):
+        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1,
+                    output_hidden_states=want_hidden, **cache)
+        return out.logits[:, -1, :].float(), out.hidden_states[-1][:, -1] if want_hidden else None, out.cache
+
+    return own_step
 
 
 @torch.no_grad()
 def sample_responses(
     model: Any, query_ids: torch.Tensor, query_mask: torch.Tensor, *, max_new_tokens: int,
     temperature: float, top_p: float, eos_token_id: int, pad_token_id: int, generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sample until EOS or ``max_new_tokens``: (response_ids, response_mask, logprobs), each [B, R]."""
-    batch = query_ids.shape[0]
-    device = query_ids.device
-    attn = query_mask.clone()
-    next_pos = query_mask.sum(1, keepdim=True)
+    keep_states: bool = False,
+) -> Samples:
+    """Sample until EOS or ``max_new_tokens``; finished rows leave the decoded batch.
+
+    Each step draws one uniform per row of the whole batch (finished rows' draws unused), so what a
+    row samples does not depend on when the others finish.
+    """
+    batch, device = query_ids.shape[0], query_ids.device
+    step = _stepper(model)
     cache = preallocated_cache(model, query_ids.shape[1] + max_new_tokens)  # keys/values written in place, not concatenated
-    extra = {} if cache is None else {"cache": cache}
-    out = model(input_ids=query_ids, attention_mask=attn, position_ids=positions(query_mask), use_cache=True, logits_to_keep=1, **extra)
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
-    tokens, logps, alive = [], [], []
+    logits, hidden, cache = step(query_ids, query_mask, positions(query_mask), {} if cache is None else {"cache": cache}, keep_states)
+    tokens = torch.full((batch, max_new_tokens), pad_token_id, dtype=torch.long, device=device)
+    logps = torch.zeros((batch, max_new_tokens), device=device)
+    alive = torch.zeros((batch, max_new_tokens), dtype=torch.bool, device=device)
+    states = torch.zeros((batch, max_new_tokens, hidden.shape[-1]), dtype=hidden.dtype, device=device) if keep_states else None
+    live = torch.arange(batch, device=device)  # the batch row of each decoded row
+    attn, next_pos = query_mask, query_mask.sum(1, keepdim=True)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)  # per decoded row: emitted EOS
     for t in range(max_new_tokens):
-        # log-softmax written out so that each [B, V] pass happens once (a decoding step of a small
+        # log-softmax written out so that each [n, V] pass happens once (a decoding step of a small
         # model is mostly these passes): z - max, its exp as sampling weights, their sum
-        z = out.logits[:, -1, :].float() / temperature
+        z = logits / temperature
         z.sub_(z.amax(-1, keepdim=True))
         weights = z.exp()
         log_total = weights.sum(-1).log()
-        tok = _sample(weights, top_p, generator)
+        u = torch.rand((batch, 1), generator=generator, device=device)[live]
+        tok = _sample(weights, top_p, u)
         logp = z.gather(-1, tok[:, None]).squeeze(-1) - log_total
-        alive.append(~done)
-        tokens.append(torch.where(done, torch.full_like(tok, pad_token_id), tok))
-        logps.append(torch.where(done, torch.zeros_like(logp), logp))
+        rows = live[~done]
+        tokens[rows, t], logps[rows, t], alive[rows, t] = tok[~done], logp[~done], True
+        if keep_states:
+            states[rows, t] = hidden[~done]
         done = done | (tok == eos_token_id)
-        if bool(done.all()) or t == max_new_tokens - 1:
-            break
-        attn = torch.cat([attn, torch.ones((batch, 1), dtype=attn.dtype, device=device)], dim=1)
-        out = model(input_ids=tokens[-1][:, None], attention_mask=attn, position_ids=next_pos + t, cache=out.cache, use_cache=True)
-    return torch.stack(tokens, 1), torch.stack(alive, 1), torch.stack(logps, 1)
+        n_done = int(done.sum())
+        if n_done == done.shape[0] or t == max_new_tokens - 1:
+            return Samples(tokens[:, : t + 1], alive[:, : t + 1], logps[:, : t + 1], None if states is None else states[:, : t + 1])
+        if n_done * 8 >= done.shape[0] and hasattr(cache, "batch_select_indices"):
+            # dropping rows copies the cache, so finished rows wait until they are an eighth of the batch
+            keep = (~done).nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            live, attn, next_pos, tok, done = live[keep], attn[keep], next_pos[keep], tok[keep], done[keep]
+        attn = torch.cat([attn, attn.new_ones((attn.shape[0], 1))], dim=1)
+        ids = torch.where(done, torch.full_like(tok, pad_token_id), tok)[:, None]
+        logits, hidden, cache = step(ids, attn, next_pos + t, {"cache": cache}, keep_states)
+    raise AssertionError("unreachable: the loop returns at its last step")
 
 
 def token_logprobs(
@@ -138,26 +194,28 @@ def token_logprobs(
 
     Only the states that predict response tokens go through the LM head, which is most of the cost
     of a small model with a large vocabulary; where the model splits into backbone and head
-    (:func:`~rlit.training.ppo.logprobs.split_lm_head`) the head and softmax run fused, without
-    materialising logits. The entropy (no gradient) is computed only when asked for. With a
-    ``value_head`` (value head on the policy), the values come from the same forward's last hidden
-    states. ``values_only`` (the critic warm-up of a value head on the policy): the policy runs
-    without gradient and only the values come back, so the value loss trains the head alone.
+    (:func:`~rlit.training.ppo.logprobs.split_lm_head`) the backbone runs on packed rows without
+    padding (:func:`~rlit.training.ppo.packing.response_states`) and the head and softmax run
+    fused, without materialising logits. The entropy (no gradient) is computed only when asked
+    for. With a ``value_head`` (value head on the policy), the values come from the same forward's
+    last hidden states. ``values_only`` (the critic warm-up of a value head on the policy): the
+    policy runs without gradient and only the values come back, so the value loss trains the head alone.
     """
     targets = input_ids[:, -response_len:]
     parts = split_lm_head(model)
+    if parts is not None:
+        with torch.no_grad() if values_only else nullcontext():
+            states = response_states(parts[0], input_ids, attention_mask, response_len)
+        if values_only:
+            return None, None, value_head.values(states)
+        logp, ent = chosen_logprobs(states.reshape(-1, states.shape[-1]), parts[1], targets.reshape(-1), temperature, with_entropy)
+        values = value_head.values(states) if value_head is not None else None
+        return logp.view(targets.shape), None if ent is None else ent.view(targets.shape), values
     if values_only:
         with torch.no_grad():
-            hidden = _last_hidden_state(model, parts, input_ids, attention_mask)
-        return None, None, value_head(hidden, response_len)
-    if parts is not None:
-        backbone, head = parts
-        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
-                          use_cache=False).last_hidden_state
-        states = hidden[:, -response_len - 1 : -1, :].reshape(-1, hidden.shape[-1])
-        logp, ent = chosen_logprobs(states, head, targets.reshape(-1), temperature, with_entropy)
-        values = value_head(hidden, response_len) if value_head is not None else None
-        return logp.view(targets.shape), None if ent is None else ent.view(targets.shape), values
+            out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
+                        use_cache=False, logits_to_keep=1, output_hidden_states=True)
+        return None, None, value_head(out.hidden_states[-1], response_len)
     out = model(
         input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask), use_cache=False,
         logits_to_keep=response_len + 1, output_hidden_states=value_head is not None,
@@ -170,13 +228,6 @@ def token_logprobs(
     return logp, ent, values
 
 
-def _last_hidden_state(model: Any, parts: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask), use_cache=False)
-    if parts is not None:
-        return parts[0](**kwargs).last_hidden_state
-    return model(**kwargs, logits_to_keep=1, output_hidden_states=True).hidden_states[-1]
-
-
 def decode_completions(tokenizer: Any, response_ids: torch.Tensor, response_mask: torch.Tensor, eos_token_id: int) -> list[str]:
     """Response texts without EOS and padding."""
     texts = []
@@ -187,18 +238,28 @@ def decode_completions(tokenizer: Any, response_ids: torch.Tensor, response_mask
 
 
 def generate_rollout(
-    model: Any, tokenizer: Any, prompts: list[str], *, chat_template: str, max_prompt_tokens: int,
-    max_new_tokens: int, temperature: float, top_p: float, generator: torch.Generator, device: torch.device,
+    model: Any, tokenizer: Any, prompts: list[str], cfg: PPORunConfig, *, generator: torch.Generator,
+    device: torch.device, value_head: Any = None,
 ) -> Rollout:
-    """Format, encode and sample one batch; the policy must be unwrapped (no DDP wrapper)."""
-    texts, templated = format_prompts(tokenizer, prompts, chat_template)
-    query_ids, query_mask = encode_prompts(tokenizer, texts, templated, max_prompt_tokens, device)
+    """Format, encode and sample one batch as ``cfg.data`` and ``cfg.generation`` say; the policy must be
+    unwrapped (no DDP wrapper).
+
+    With a ``value_head`` on the policy, the rollout's values come from the hidden states the
+    sampling computed anyway (the same states a forward pass over the rollout would give).
+    """
+    g = cfg.generation
+    texts, templated = format_prompts(tokenizer, prompts, cfg.data.chat_template)
+    query_ids, query_mask = encode_prompts(tokenizer, texts, templated, cfg.data.max_prompt_tokens, device)
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    response_ids, response_mask, logprobs = sample_responses(
-        model, query_ids, query_mask, max_new_tokens=max_new_tokens, temperature=temperature,
-        top_p=top_p, eos_token_id=eos, pad_token_id=pad, generator=generator,
+    out = sample_responses(
+        model, query_ids, query_mask, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
+        top_p=g.top_p, eos_token_id=eos, pad_token_id=pad, generator=generator, keep_states=value_head is not None,
     )
-    has_eos = ((response_ids == eos) & response_mask).any(1)
-    completions = decode_completions(tokenizer, response_ids, response_mask, eos)
-    return Rollout(query_ids, query_mask, response_ids, response_mask, logprobs, has_eos, list(prompts), completions)
+    values = None
+    if value_head is not None:
+        with torch.no_grad():
+            values = value_head.values(out.states) * out.response_mask  # 0 on padding, as a forward's masked values
+    has_eos = ((out.response_ids == eos) & out.response_mask).any(1)
+    completions = decode_completions(tokenizer, out.response_ids, out.response_mask, eos)
+    return Rollout(query_ids, query_mask, out.response_ids, out.response_mask, out.logprobs, has_eos, list(prompts), completions, values)

@@ -35,7 +35,7 @@ from rlit.training.ppo.ptx import PtxData
 from rlit.training.ppo.resume import check_resume, describe, fingerprint
 from rlit.training.ppo.rollout import Rollout, generate_rollout, token_logprobs
 from rlit.training.ppo.steplog import StepLog, console_line
-from rlit.training.ppo.update import UpdateBatch, ppo_update
+from rlit.training.ppo.update import Learner, UpdateBatch, ppo_update
 from rlit.training.ppo.watch import HackingWatch
 
 
@@ -121,6 +121,9 @@ class PPOTrainer:
                                       fused=self.acc.device.type in ("cpu", "cuda") and self.params[0].dtype == torch.float32)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg))
         self.policy, self.value_module, self.optimizer = self.acc.prepare(self.models.policy, value_module, optimizer)
+        shared = self.models.value_head is not None
+        self.learner = Learner(self.policy, None if shared else self.value_module, self.value_module if shared else None,
+                               self.optimizer, self.acc, self.params)
         self.kl = AdaptiveKL(cfg.ppo.kl_coef, cfg.ppo.target_kl, cfg.ppo.kl_horizon)
         self.watch = HackingWatch(cfg.watch)
         self.evals: list[dict[str, Any]] = []
@@ -191,12 +194,11 @@ class PPOTrainer:
 
     # -- one step -----------------------------------------------------------------------------
     def _rollout(self, rows: list[dict[str, Any]]) -> Rollout:
-        g, d = self.cfg.generation, self.cfg.data
+        shared = self.models.value_head is not None
         return generate_rollout(
-            self._unwrapped(), self.models.tokenizer, [r[d.prompt_column] for r in rows], chat_template=d.chat_template,
-            max_prompt_tokens=d.max_prompt_tokens, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
-            top_p=g.top_p, generator=_seeded(self.cfg.ppo.seed, self.step, 2 * self.acc.process_index, self.acc.device),
-            device=self.acc.device,
+            self._unwrapped(), self.models.tokenizer, [r[self.cfg.data.prompt_column] for r in rows], self.cfg,
+            generator=_seeded(self.cfg.ppo.seed, self.step, 2 * self.acc.process_index, self.acc.device),
+            device=self.acc.device, value_head=self.acc.unwrap_model(self.value_module) if shared else None,
         )
 
     def _score(self, roll: Rollout, rows: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, Any]:
@@ -214,7 +216,9 @@ class PPOTrainer:
         temp = self.cfg.generation.temperature
         with self.models.reference_model(self._unwrapped()) as ref:
             ref_logp, _, _ = token_logprobs(ref, ids, attn, r, temp)
-        if self.models.value_head is not None:
+        if roll.values is not None:
+            values = roll.values  # the value head's, on the states the sampling computed
+        elif self.models.value_head is not None:
             _, _, values = token_logprobs(self._unwrapped(), ids, attn, r, temp, self.acc.unwrap_model(self.value_module),
                                           values_only=True)  # the old log-probs are the rollout's: no LM head here
         else:
@@ -234,21 +238,13 @@ class PPOTrainer:
         ref_logp, values = self._old_values_and_ref(roll)
         learn_mask = roll.response_mask & scored[:, None]
         learn_scores = leave_one_out_scores(scores, scored, k) if p.group_baseline else scores
-        adv = compute_advantages(learn_scores, roll.logprobs, ref_logp, values, learn_mask, kl_coef=self._kl_coef("reward"),
-                                 kl_estimator=p.kl_estimator, gamma=p.gamma, lam=p.lam, whiten_rewards=p.whiten_rewards,
-                                 whiten_advantages=p.whiten_advantages)
+        adv = compute_advantages(learn_scores, roll.logprobs, ref_logp, values, learn_mask, p, kl_coef=self._kl_coef("reward"))
         times["advantages"], tick = time.perf_counter() - tick, time.perf_counter()
         batch = UpdateBatch(roll.input_ids, roll.attention_mask, learn_mask, roll.logprobs, values, adv.advantages, adv.returns, ref_logp)
-        stats = ppo_update(
-            batch, policy=self.policy, critic=self.value_module if self.models.value_head is None else None,
-            value_head=self.value_module if self.models.value_head is not None else None, optimizer=self.optimizer,
-            accelerator=self.acc, params=self.params, ppo_epochs=p.ppo_epochs, mini_batches=p.mini_batches,
-            cliprange=p.cliprange, cliprange_value=p.cliprange_value, vf_coef=p.vf_coef,
-            temperature=self.cfg.generation.temperature, max_grad_norm=p.max_grad_norm,
-            train_policy=self.step > p.critic_warmup_steps, kl_loss_coef=self._kl_coef("loss"), ptx_coef=p.ptx_coef,
-            ptx_batches=(lambda: self.ptx.next_batch(p.ptx_batch_size)) if self.ptx is not None else None,
-            generator=_seeded(p.seed, self.step, 2 * self.acc.process_index + 1, torch.device("cpu")),
-        )
+        ptx = (lambda: self.ptx.next_batch(p.ptx_batch_size)) if self.ptx is not None else None
+        stats = ppo_update(batch, self.learner, self.cfg, train_policy=self.step > p.critic_warmup_steps,
+                           kl_loss_coef=self._kl_coef("loss"), ptx_batches=ptx,
+                           generator=_seeded(p.seed, self.step, 2 * self.acc.process_index + 1, torch.device("cpu")))
         self.scheduler.step()
         times["update"] = time.perf_counter() - tick
         times["step"] = time.perf_counter() - t0

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlit.training.ppo.rollout import positions
+from rlit.training.ppo.packing import response_states
 
 
 def _hidden_size(config: Any) -> int:
@@ -36,9 +36,8 @@ class Critic(nn.Module):
         self.head = head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_len: int) -> torch.Tensor:
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask), use_cache=False)
-        hidden = out.last_hidden_state[:, -response_len - 1 : -1, :]
-        return self.head(hidden).squeeze(-1).float()
+        states = response_states(self.backbone, input_ids, attention_mask, response_len)
+        return self.head(states).squeeze(-1).float()
 
 
 def critic_from_causal_lm(model: Any) -> Critic:
@@ -69,4 +68,8 @@ class SharedValueHead(nn.Module):
         self.head = new_head(hidden)
 
     def forward(self, hidden_states: torch.Tensor, response_len: int) -> torch.Tensor:
-        return self.head(hidden_states[:, -response_len - 1 : -1, :]).squeeze(-1).float()
+        return self.values(hidden_states[:, -response_len - 1 : -1, :])
+
+    def values(self, states: torch.Tensor) -> torch.Tensor:
+        """The value of each state, [B, R, d] -> [B, R] (the states that predict the response tokens)."""
+        return self.head(states).squeeze(-1).float()
