@@ -6,7 +6,7 @@ things and the core decides how to store them (and detects duplicates, naming bo
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import pluggy
 
@@ -22,3 +22,8 @@ def register_rewards(register: Callable[[type], None]) -> None:
 @hookspec
 def register_prompt_sets(register: Callable[[str, Callable[[str], list[dict]]], None]) -> None:
     """Register prompt-set loaders: ``register(scheme, loader)``; a suite's ``prompts = "scheme:spec"`` calls ``loader(spec)`` for rows with a ``prompt`` key."""
+
+
+@hookspec
+def register_model_evaluators(register: Callable[[str, Any], None]) -> None:
+    """Register evaluators of the model itself (not of its completions): ``register(name, evaluator)``; a suite eval's ``lm_eval`` table runs through the one named ``lm-eval``."""

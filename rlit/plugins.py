@@ -40,6 +40,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     rewards: list[str] = field(default_factory=list)
     prompt_sets: list[str] = field(default_factory=list)
+    model_evaluators: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -93,6 +94,8 @@ class PluginRegistry:
         self.conflicts: dict[str, list[RegisteredSource]] = {}  # source name -> other registrations
         self.prompt_sets: dict[str, Callable[[str], list[dict]]] = {}  # scheme -> loader(spec)
         self.prompt_set_plugins: dict[str, str] = {}  # scheme -> plugin name
+        self.model_evaluators: dict[str, Any] = {}  # name -> evaluator (check, run)
+        self.model_evaluator_plugins: dict[str, str] = {}  # name -> plugin name
 
     # -- loading -----------------------------------------------------------------------------
     def load_entry_points(self) -> None:
@@ -139,6 +142,7 @@ class PluginRegistry:
         try:
             rewards = self._call_hook(plugin, "register_rewards", lambda cls: cls)
             prompt_sets = self._call_hook(plugin, "register_prompt_sets", lambda scheme, loader: (scheme, loader))
+            evaluators = self._call_hook(plugin, "register_model_evaluators", lambda name, evaluator: (name, evaluator))
         except Exception as exc:
             self.remove_plugin(name)
             self._fail(name, distribution, f"{exc.args[0]}")
@@ -147,6 +151,8 @@ class PluginRegistry:
             self._add_source(cls, info)
         for scheme, loader in prompt_sets:
             self._add_prompt_set(scheme, loader, info)
+        for evaluator_name, evaluator in evaluators:
+            self._add_model_evaluator(evaluator_name, evaluator, info)
 
     def _call_hook(self, plugin: Any, hook: str, pack: Callable[..., Any]) -> list[Any]:
         """Call one plugin's implementation of a register-style hook alone; return what it registered."""
@@ -187,6 +193,15 @@ class PluginRegistry:
         self.prompt_set_plugins[scheme] = info.name
         info.prompt_sets.append(scheme)
 
+    def _add_model_evaluator(self, name: str, evaluator: Any, info: PluginInfo) -> None:
+        if name in self.model_evaluators:
+            other = self.model_evaluator_plugins[name]
+            self._fail(info.name, info.distribution, f"model evaluator {name!r} is already registered by plugin {other!r}; ignored")
+            return
+        self.model_evaluators[name] = evaluator
+        self.model_evaluator_plugins[name] = info.name
+        info.model_evaluators.append(name)
+
     def remove_plugin(self, name: str) -> None:
         """Unregister a plugin and forget everything it registered (for tests of temporary plugins)."""
         plugin = self.pm.get_plugin(name)
@@ -203,6 +218,8 @@ class PluginRegistry:
         self.sources = {k: v for k, v in self.sources.items() if v.plugin != name}
         for scheme in [s for s, p in self.prompt_set_plugins.items() if p == name]:
             del self.prompt_sets[scheme], self.prompt_set_plugins[scheme]
+        for evaluator_name in [e for e, p in self.model_evaluator_plugins.items() if p == name]:
+            del self.model_evaluators[evaluator_name], self.model_evaluator_plugins[evaluator_name]
 
     def _fail(self, plugin: str, distribution: str | None, error: str) -> None:
         if self.settings.strict:
@@ -225,6 +242,13 @@ class PluginRegistry:
             return self.prompt_sets[scheme]
         except KeyError:
             raise PluginError(unknown_name_message("prompt-set scheme", scheme, self.prompt_sets)) from None
+
+    def model_evaluator(self, name: str) -> Any:
+        """The evaluator registered under ``name``; a ``PluginError`` with close matches if none."""
+        try:
+            return self.model_evaluators[name]
+        except KeyError:
+            raise PluginError(unknown_name_message("model evaluator", name, self.model_evaluators)) from None
 
 
 def _check_source_class(cls: Any) -> str | None:

@@ -47,8 +47,8 @@ def test_instruction_level_reads_the_declared_keys(temp_plugin):
     assert scored.details[0]["followed"] == [True, False, False]
     inst = aggregate(AggregateSpec(method="instruction_level"), rows, scored, 1)
     assert inst.value == pytest.approx(2 / 4)
-    assert inst.breakdown["type:word"] == {"value": pytest.approx(2 / 3), "n": 3}
-    assert inst.breakdown["case/Cat"] == {"value": 0.0, "n": 1}
+    assert dict(inst.breakdown["type:word"]) == {"value": pytest.approx(2 / 3), "n": 3}
+    assert dict(inst.breakdown["case/Cat"]) == {"value": 0.0, "n": 1}
     assert aggregate(AggregateSpec(method="prompt_level"), rows, scored, 1).value == pytest.approx(0.5)
 
 

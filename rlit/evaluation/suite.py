@@ -18,6 +18,7 @@ source, a composite reward, or a loglikelihood lm-eval task), how to aggregate a
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -78,8 +79,6 @@ def parse_model_args(text: str | dict[str, Any] | None, what: str = "--model-arg
 
 
 def _scalar(value: str) -> Any:
-    import json
-
     try:
         parsed = json.loads(value)
     except ValueError:
@@ -105,7 +104,7 @@ class MetricSpec(_Strict):
 
 
 class LmEvalSpec(_Strict):
-    """A loglikelihood lm-eval task run on the model object through lm_eval.simple_evaluate."""
+    """A loglikelihood lm-eval task, run on the model object by the model evaluator a plugin registers as `lm-eval`."""
 
     task: str = Field(description="'crows-pairs', 'reference-loglikelihood' (built in, local data) or a path to an lm-eval task YAML.")
     metric: str = Field("acc", description="The lm-eval metric reported per sample (e.g. acc, pct_stereotype).")

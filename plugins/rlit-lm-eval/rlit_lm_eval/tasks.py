@@ -60,7 +60,7 @@ def _build(spec: str, include_path: str | None, trust: bool = False) -> Any:
     if task.config.output_type != "generate_until":
         raise ConfigError(
             f"lm-eval task {spec!r} has output_type {task.config.output_type!r}; the rlit-lm-eval adapter runs "
-            "generate_until tasks (loglikelihood/multiple-choice tasks run through lm_eval.simple_evaluate)"
+            "generate_until tasks (loglikelihood/multiple-choice tasks run as a suite eval's lm_eval table)"
         )
     return task
 
