@@ -2,7 +2,8 @@
 
 Reference: calling a reward source's ``score`` directly. Then the same rows through
 ``CompositeReward.score_batch`` (isolation, checks, normalisation, stats) with no cache, a cold
-cache, a warm in-memory cache, and a warm on-disk cache in a fresh composite. Prints seconds and
+cache, a warm in-memory cache, and a warm on-disk cache in a fresh composite; and a bare source
+called as a TRL reward function (``source(prompts=..., completions=...)``: a one-source composite). Prints seconds and
 ratios to the reference. Uses the example plugin (``pip install -e plugins/rlit-example``) and
 the rules plugin's ``repetition`` source when installed (a costlier source, where the cache pays).
 
@@ -16,8 +17,7 @@ import random
 import tempfile
 import time
 
-from rlit.plugins import get_registry
-from rlit.plugins import load_reward
+from rlit.plugins import get_registry, load_reward
 
 
 def make_rows(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -43,6 +43,9 @@ def bench(source_name: str, prompts, completions, bs: int) -> None:
     source = reg.source_class(source_name)()
     ref = timed(lambda: run_batches(source.score, prompts, completions, bs))
     results = {"direct score() (reference)": ref}
+    # A bare source called as a TRL reward function runs as a one-source composite (no cache).
+    results["source as TRL reward fn (one-source composite)"] = timed(
+        lambda: run_batches(lambda p, c: source(prompts=p, completions=c), prompts, completions, bs))
     nocache = load_reward({"cache_size": 0, "sources": [{"name": source_name}]})
     results["composite, no cache"] = timed(lambda: run_batches(nocache.score_batch, prompts, completions, bs))
     memory = load_reward({"sources": [{"name": source_name}]})
