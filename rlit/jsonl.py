@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,15 @@ def read_rows(path: str | Path, required: tuple[str, ...] = (), what: str = "row
     if not rows:
         raise DataError(f"{p}: no {what}")
     return rows
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN/inf float (nested in dicts, lists, tuples) as None: strict JSON
+    readers reject NaN, and "no score" is null in every file rlit writes."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

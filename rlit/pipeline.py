@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, ConfigModel, ConfigPath, ModelName, build, config_folder, naming_overrides, read_config
 from rlit.atomic import check_writable, write_json
 from rlit.errors import ConfigError
+from rlit.evaluation import evaluate
 from rlit.interrupts import keeping
 from rlit.jsonl import read_rows
 from rlit.lm.builtin import build_tiny_gpt2
@@ -259,13 +260,12 @@ class Pipeline:
         return {"model": str(out), "accuracy": result.accuracy, "n_train": result.n_train, "n_eval": result.n_eval}
 
     def _evaluate(self, model: str, name: str, before: dict[str, Any] | None) -> dict[str, Any]:
-        from rlit.evaluation import evaluate
-
+        """The held-out evaluation's summary (scores, verdict, comparison with eval-before) as the
+        stage marker stores it; ``SuiteSummary.model_validate`` reads it back."""
         baseline = str(self.out / "eval-before" / "results.json") if before else None
         res = evaluate(self.cfg.heldout.suite, model=model, baseline=baseline, out_dir=self.out / name, limit=self.cfg.heldout.limit,
                        seed=_heldout_seed(self.cfg))
-        return {"values": res.values, "verdict": res.verdict,
-                "comparison": {n: e.get("comparison") for n, e in res.evals.items()}}
+        return res.summary().model_dump()
 
     def _ppo(self, policy: str, reward_model: str | None) -> dict[str, Any]:
         cfg = _ppo_run_config(self.cfg, policy, str(self.out / "ppo"), reward_model)

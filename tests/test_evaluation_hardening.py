@@ -12,7 +12,7 @@ from rlit.errors import ConfigError, DataError
 from rlit.lm.cache import JsonlCache
 from rlit.evaluation.lm_eval_tasks import check_task_code, trusting_code
 from rlit.evaluation.report.markdown import md
-from rlit.evaluation.results import SuiteResults, read_results_file
+from rlit.evaluation.results import SuiteResults
 from rlit.evaluation.selection import select_rows
 
 ROWS = ([{"key": f"i{i}", "category": "insult", "group": None} for i in range(10)]
@@ -97,12 +97,12 @@ def test_results_files_of_the_wrong_shape_name_file_and_key(tmp_path, doc, messa
     path = tmp_path / "r.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(DataError) as exc:
-        read_results_file(path)
+        SuiteResults.load(path)
     assert str(path) in str(exc.value) and message in str(exc.value) and "\n" not in str(exc.value)
 
 
 def test_results_file_round_trip(tmp_path):
-    res = SuiteResults({"name": "t"}, {"x": 1}, {"a": _ok()}, "pass")
+    res = SuiteResults(suite={"name": "t"}, manifest={"x": 1}, evals={"a": _ok()}, verdict="pass")
     res.save(tmp_path / "r.json")
     back = SuiteResults.load(tmp_path / "r.json")
     assert back.evals == res.evals and back.verdict == "pass"
@@ -121,10 +121,11 @@ def test_markdown_escaping_makes_names_inert():
 def test_summary_and_html_escape_names_and_errors():
     from rlit.evaluation.report import render_html, render_summary
 
-    res = SuiteResults({"name": "s | <b>x</b>"}, {"model": {"name": "m`<i>", "sha256": "<x>"}},
-                       {"a": {"name": "a", "status": "error", "error": "<script>alert(1)</script>\n| boom",
-                              "gate": {"status": "error", "checks": [{"check": "evaluate", "passed": False,
-                                                                      "message": "<script>alert(1)</script>\n| boom"}]}}}, "error")
+    res = SuiteResults(suite={"name": "s | <b>x</b>"}, manifest={"model": {"name": "m`<i>", "sha256": "<x>"}},
+                       evals={"a": {"name": "a", "status": "error", "error": "<script>alert(1)</script>\n| boom",
+                                    "gate": {"status": "error", "checks": [{"check": "evaluate", "passed": False,
+                                                                            "message": "<script>alert(1)</script>\n| boom"}]}}},
+                       verdict="error")
     summary = render_summary(res)
     assert "<script>" not in summary and "<b>" not in summary and "<i>" not in summary
     assert all(line.count("|") - line.count("\\|") in (0, 7) for line in summary.splitlines())
@@ -230,8 +231,8 @@ def test_score_cache_key_follows_the_sources_cache_tag(registry):
 
     if "length" not in registry.sources:
         pytest.skip("rlit-rules is not installed")
-    scorer = Scorer(MetricSpec(source="length", options={"min": 1}), origin="s.toml: evals ('a').metric")
     # One score cache, the composite's: its per-row key carries the source's cache tag.
+    scorer = Scorer(MetricSpec(source="length", options={"min": 1}), origin="s.toml: evals ('a').metric")
     assert scorer.score(["p"], ["abc"], {}).computed == 1
     assert scorer.score(["p"], ["abc"], {}).cached == 1
     scorer.composite.entries[0].cache_tag += "|edited"

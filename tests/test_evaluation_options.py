@@ -12,6 +12,7 @@ import pytest
 from rlit.cli import main
 from rlit.errors import ConfigError
 from rlit.evaluation.gate import gate_eval
+from rlit.evaluation.results import Comparison, EvalResult
 from rlit.evaluation.runner import select_evals
 from rlit.evaluation.suite import GateSpec, Suite, load_suite, parse_model_args
 from rlit.devices import resolve_dtype
@@ -88,8 +89,8 @@ def test_suite_keys_dtype_and_model_args_are_validated(tmp_path):
     (0.05, GateSpec(max=0.1), "0.0500 <= max 0.1", "pass"),
 ])
 def test_gate_messages_are_comparisons(value, gate, message, status):
-    out = gate_eval({"status": "ok", "value": value}, gate, False)
-    assert out["status"] == status and out["checks"][0]["message"] == message
+    out = gate_eval(EvalResult(name="a", status="ok", value=value, units=[], stat="mean", higher_is_better=True), gate, False)
+    assert out.status == status and out.checks[0].message == message
 
 
 @pytest.mark.parametrize("higher, cmp, message, status", [
@@ -99,9 +100,10 @@ def test_gate_messages_are_comparisons(value, gate, message, status):
      "lower bound -0.0200 <= +0.0500 allowed regression (diff +0.0100, one-sided 95%)", "pass"),
 ])
 def test_regression_messages_are_comparisons(higher, cmp, message, status):
-    result = {"status": "ok", "value": 0.5, "higher_is_better": higher, "comparison": cmp}
+    result = EvalResult(name="a", status="ok", value=0.5, units=[], stat="mean", higher_is_better=higher,
+                        comparison=Comparison(n_pairs=1, **cmp))
     out = gate_eval(result, GateSpec(max_regression=0.0 if higher else 0.05), True)
-    assert out["status"] == status and out["checks"][0]["message"] == message
+    assert out.status == status and out.checks[0].message == message
 
 
 def test_evaluate_options_recorded_samples_written_and_dtype_in_cache_key(tmp_path, tiny_policy_dir, monkeypatch, capsys):

@@ -218,10 +218,10 @@ def test_python_api_with_in_memory_model(tmp_path, plugin, tiny_policy_dir):
     res = evaluate(suite, model=model, tokenizer=tok, limit=4, cache_dir=None, progress=False)
     assert model.training and tok.padding_side == "right"  # the caller's model and tokenizer are left as they were
     assert isinstance(res, SuiteResults) and res.verdict == "pass"
-    assert res.evals["letters"]["n_units"] == 4 and 0.0 <= res.values["letters"] <= 1.0
+    assert res.evals["letters"].n_units == 4 and 0.0 <= res.values["letters"] <= 1.0
     res.raise_for_verdict()
     gated = evaluate(suite, model=model, tokenizer=tok, limit=4, cache_dir=None, progress=False, baseline=res)
-    assert gated.evals["letters"]["comparison"]["diff"] == 0.0 and gated.baseline == "in-memory results"
+    assert gated.evals["letters"].comparison.diff == 0.0 and gated.baseline == "in-memory results"
 
 
 def test_sampling_with_seed_is_reproducible(tmp_path, plugin, tiny_policy_dir):
@@ -229,9 +229,9 @@ def test_sampling_with_seed_is_reproducible(tmp_path, plugin, tiny_policy_dir):
     suite = write_suite(tmp_path, body)
     a = evaluate(suite, str(tiny_policy_dir), cache_dir=None, progress=False, limit=2)
     b = evaluate(suite, str(tiny_policy_dir), cache_dir=None, progress=False, limit=2)
-    comps = a.evals["letters"]["completions"]
-    assert all(len(c["completions"]) == 2 for c in comps)
-    assert comps == b.evals["letters"]["completions"]
+    comps = a.evals["letters"].completions
+    assert all(len(c.completions) == 2 for c in comps)
+    assert comps == b.evals["letters"].completions
 
 
 @pytest.mark.browser

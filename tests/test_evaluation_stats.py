@@ -11,13 +11,14 @@ import pytest
 
 from rlit.evaluation.metrics import aggregate
 from rlit.evaluation.metrics import Scored
+from rlit.evaluation.results import Unit
 from rlit.evaluation.stats import bootstrap_ci, is_regression, paired_difference
 from rlit.evaluation.suite import AggregateSpec
 
 
 def units(values, weights=None, prefix="k"):
     weights = weights or [1.0] * len(values)
-    return [{"key": f"{prefix}{i}", "value": v, "weight": w} for i, (v, w) in enumerate(zip(values, weights))]
+    return [Unit(key=f"{prefix}{i}", value=v, weight=w) for i, (v, w) in enumerate(zip(values, weights))]
 
 
 def test_bootstrap_interval_covers_the_weighted_mean_and_is_seeded():
@@ -34,12 +35,12 @@ def test_paired_difference_matches_keys_and_detects_a_clear_drop():
     base = units([1.0] * 50 + [0.0] * 50)
     worse = units([1.0] * 30 + [0.0] * 70)
     cmp = paired_difference(worse + units([1.0], prefix="extra"), base, "mean", 1000, 0.95, 0.05, 0)
-    assert cmp["n_pairs"] == 100 and cmp["only_current"] == 1 and cmp["diff"] == pytest.approx(-0.2)
-    assert cmp["ci"][0] < -0.2 < cmp["ci"][1] and cmp["upper"] < 0
+    assert cmp.n_pairs == 100 and cmp.only_current == 1 and cmp.diff == pytest.approx(-0.2)
+    assert cmp.ci[0] < -0.2 < cmp.ci[1] and cmp.upper < 0
     assert is_regression(cmp, higher_is_better=True, max_regression=0.05)
     assert not is_regression(cmp, higher_is_better=True, max_regression=0.3)  # allowed drop
     assert not is_regression(cmp, higher_is_better=False, max_regression=0.0)  # lower is better: improvement
-    assert paired_difference(units([1.0]), units([1.0], prefix="other"))["diff"] is None
+    assert paired_difference(units([1.0]), units([1.0], prefix="other")).diff is None
 
 
 def test_group_gap_is_the_within_group_spread():

@@ -115,12 +115,12 @@ def test_instruction_level_breakdown_with_the_ifeval_source(tmp_path, registry, 
           '[[evals]]\nname = "inst"\nprompts = "p.jsonl"\nmetric = { source = "ifeval" }\naggregate = { method = "instruction_level" }\n')
     res = evaluate(tmp_path / "s.toml", str(tiny_policy_dir), cache_dir=None, progress=False)
     inst = res.evals["inst"]
-    assert inst["n_units"] == 3 and sum(u["weight"] for u in inst["units"]) == 4  # four instructions
+    assert inst.n_units == 3 and sum(u.weight for u in inst.units) == 4  # four instructions
     assert {"type:change_case", "type:punctuation", "type:startend", "type:length_constraints",
-            "punctuation:no_comma"} <= set(inst["breakdown"])
+            "punctuation:no_comma"} <= set(inst.breakdown)
     # Prompt level is "every instruction followed": never above the instruction level here.
     assert res.values["prompt"] <= res.values["inst"] + 1e-9
-    assert inst["breakdown"]["type:length_constraints"]["value"] == 0.0  # 8 tokens cannot be 40 words
+    assert inst.breakdown["type:length_constraints"].value == 0.0  # 8 tokens cannot be 40 words
 
 
 @pytest.mark.slow

@@ -27,14 +27,15 @@ def _ifeval_samples(completions: dict[str, str], followed: dict[str, list[bool]]
 def _results(tmp_path, name: str, completions: dict[str, str], followed: dict[str, list[bool]],
              baseline: str | None = None) -> SuiteResults:
     cats = {"a": "short", "b": "short", "c": "long"}
-    record = {"name": "ifeval", "status": "ok", "kind": "generate", "value": 0.5, "higher_is_better": True,
+    record = {"name": "ifeval", "status": "ok", "kind": "generate", "value": 0.5, "stat": "mean", "higher_is_better": True,
               "aggregate": {"method": "prompt_level", "by": "category"},
               "units": [{"key": k, "value": float(all(f)), "weight": 1.0, "category": cats[k]} for k, f in followed.items()],
               "completions": [{"key": k, "prompt": f"prompt {k}", "completions": [c]} for k, c in completions.items()]}
     folder = tmp_path / name
     folder.mkdir()
     write_samples(folder, "ifeval", _ifeval_samples(completions, followed))
-    res = SuiteResults({"name": "t"}, {"model": {"name": "m"}}, {"ifeval": record}, "pass", baseline)
+    res = SuiteResults(suite={"name": "t"}, manifest={"model": {"name": "m"}}, evals={"ifeval": record}, verdict="pass",
+                       baseline=baseline)
     res.save(folder / "results.json")
     return res
 
@@ -89,7 +90,7 @@ def test_falls_back_to_results_json_and_caps(runs, monkeypatch):
 
 
 def test_page_without_samples_still_renders():
-    res = SuiteResults({"name": "t"}, {}, {"x": {"name": "x", "status": "error", "error": "boom"}}, "error")
+    res = SuiteResults(suite={"name": "t"}, evals={"x": {"name": "x", "status": "error", "error": "boom"}}, verdict="error")
     page = render_html(res)
     assert _embedded(page) == {"max_samples": sample_browser.MAX_SAMPLES, "evals": []}
 

@@ -13,26 +13,29 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from rlit.atomic import check_writable, refuse_same_file
 from rlit.cli.app import app, console, err_console
 from rlit.errors import DataError
-from rlit.evaluation.report.markdown import ICON, fmt, interval
+from rlit.evaluation import evaluate, load_suite
+from rlit.evaluation.gate import apply_gates
+from rlit.evaluation.report import write_reports
+from rlit.evaluation.report.markdown import ICON, delta, fmt, gate_status, interval
 from rlit.evaluation.results import SuiteResults
+from rlit.evaluation.stats import paired_difference
 
 
 def _print_results(results: SuiteResults) -> None:
     # Names and messages come from files: escaped, so '[' in them is text, not Rich markup.
     table = Table("eval", "score", "CI", "n", "vs baseline", "gate", title=escape(f"{results.suite.get('name')}: {results.verdict}"))
     for name, e in results.evals.items():
-        cmp = e.get("comparison") or {}
-        delta = f"{fmt(cmp.get('diff'), True)} {interval(cmp.get('ci'))}" if cmp.get("diff") is not None else "-"
-        status = e.get("gate", {}).get("status", "error")
-        table.add_row(escape(name), fmt(e.get("value")), interval(e.get("ci")), escape(str(e.get("n_units", "-"))), delta,
+        status = gate_status(e, "error")
+        n = "-" if e.n_units is None else str(e.n_units)
+        table.add_row(escape(name), fmt(e.value), interval(e.ci), escape(n), delta(e.comparison, "-"),
                       ICON.get(status, escape(str(status))))
     console.print(table)
     for name, e in results.evals.items():
-        for c in e.get("gate", {}).get("checks", []):
-            if not c["passed"]:
-                err_console.print(f"[red]{escape(name)}[/]: {escape(c['message'])}", highlight=False)
+        for c in e.gate.failed if e.gate else []:
+            err_console.print(f"[red]{escape(name)}[/]: {escape(c.message)}", highlight=False)
 
 
 @contextlib.contextmanager
@@ -74,8 +77,6 @@ def evaluate_command(
     log_samples: bool = typer.Option(True, "--log-samples/--no-log-samples", help="Write samples_<eval>.jsonl (prompt, completion, per-source scores) beside results.json."),
 ) -> None:
     """Run a suite on a model; exit 0 if every gate passes, 1 if a gate failed, 2 if it could not evaluate."""
-    from rlit.evaluation import evaluate
-
     cache: object = None if no_cache else (cache_dir or "default")
     with _warnings_to_stderr():
         results = evaluate(suite, model, baseline=baseline, out_dir=out, limit=limit, device=device, cache_dir=cache,
@@ -99,16 +100,12 @@ def gate_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Write re-gated reports into this folder."),
 ) -> None:
     """Re-gate stored results without generating; same exit codes as evaluate."""
-    from rlit.atomic import check_writable, refuse_same_file
-    from rlit.evaluation import load_suite
-    from rlit.evaluation.report import write_reports
-
     if out:  # before reading anything: an unwritable --out fails first, and never overwrites an input
         check_writable(out, "--out", folder=True)
         refuse_same_file({"RESULTS_FILE": results_file, "--baseline": baseline}, {"--out": out / "results.json"})
     results = SuiteResults.load(results_file)
     base = SuiteResults.load(baseline) if baseline else None
-    results.apply_gates(load_suite(suite), base, str(baseline) if baseline else None)
+    apply_gates(results, load_suite(suite), base, str(baseline) if baseline else None)
     if out:
         write_reports(results, out, base)
     _print_results(results)
@@ -124,15 +121,13 @@ def compare_command(
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
     """Paired differences A - B with bootstrap intervals, on the prompts both runs share."""
-    from rlit.evaluation.stats import paired_difference
-
     ra, rb = SuiteResults.load(a), SuiteResults.load(b)
     only_a, only_b = sorted(set(ra.evals) - set(rb.evals)), sorted(set(rb.evals) - set(ra.evals))
     for path, names in ((a, only_a), (b, only_b)):
         if names:
             err_console.print(f"only in {path}: {', '.join(names)}", highlight=False, markup=False)
     both = [n for n in ra.evals if n in rb.evals]
-    ok = [n for n in both if ra.evals[n].get("status") == "ok" and rb.evals[n].get("status") == "ok"]
+    ok = [n for n in both if ra.evals[n].ok and rb.evals[n].ok]
     if not ok:
         why = "no eval in common" if not both else f"no eval computed in both (errors in: {', '.join(both)})"
         raise DataError(f"{a} vs {b}: nothing to compare: {why}")
@@ -140,8 +135,8 @@ def compare_command(
     for name in both:
         ea, eb = ra.evals[name], rb.evals[name]
         if name not in ok:
-            table.add_row(escape(name), fmt(ea.get("value")), fmt(eb.get("value")), "-", "-", "0")
+            table.add_row(escape(name), fmt(ea.value), fmt(eb.value), "-", "-", "0")
             continue
-        cmp = paired_difference(ea["units"], eb["units"], ea["stat"], resamples, confidence, 0.05, seed)
-        table.add_row(escape(name), fmt(ea["value"]), fmt(eb["value"]), fmt(cmp["diff"], True), interval(cmp["ci"]), str(cmp["n_pairs"]))
+        cmp = paired_difference(ea.units, eb.units, ea.stat, resamples, confidence, 0.05, seed)
+        table.add_row(escape(name), fmt(ea.value), fmt(eb.value), fmt(cmp.diff, True), interval(cmp.ci), str(cmp.n_pairs))
     console.print(table)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from rlit.cli.app import app, console, log_line
 from rlit.cli.train_trl import SetOption
+from rlit.evaluation.results import SuiteSummary
 
 
 @app.command("pipeline")
@@ -32,17 +33,17 @@ def pipeline_command(
         cfg.seed = seed
     summary = Pipeline(cfg, log=log_line, accept_config_change=accept_config_change).run()
     if summary["before"] and summary["after"]:
-        console.print(before_after_table(summary["before"], summary["after"]))
+        console.print(before_after_table(SuiteSummary.model_validate(summary["before"]), SuiteSummary.model_validate(summary["after"])))
     report = f"; report: {Path(cfg.out_dir) / 'eval-after' / 'report.html'}" if cfg.heldout else ""
     console.print(f"pipeline finished in {summary['seconds']:.0f}s; model: {summary['model']}{report}")
 
 
-def before_after_table(before: dict[str, Any], after: dict[str, Any]) -> Table:
+def before_after_table(before: SuiteSummary, after: SuiteSummary) -> Table:
     table = Table("eval", "before PPO", "after PPO", "gain", "95% paired CI", title="held-out evaluation")
-    for name, value in after["values"].items():
-        cmp = (after.get("comparison") or {}).get(name) or {}
-        old = before["values"].get(name)
-        ci = "[{:+.3f}, {:+.3f}]".format(*cmp["ci"]) if cmp.get("ci") else "-"
+    for name, value in after.values.items():
+        cmp = after.comparison.get(name)
+        old = before.values.get(name)
+        ci = "[{:+.3f}, {:+.3f}]".format(*cmp.ci) if cmp is not None and cmp.ci else "-"
         gain = f"{value - old:+.3f}" if value is not None and old is not None else "-"
         table.add_row(name, _fmt(old), _fmt(value), gain, ci)
     return table

@@ -15,7 +15,6 @@ computed is lost. An interrupted run (Ctrl-C, SIGTERM) writes its finished evals
 from __future__ import annotations
 
 import difflib
-import math
 import platform
 import time
 from contextlib import nullcontext
@@ -24,18 +23,25 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from rlit import interrupts
 from rlit.atomic import check_writable, refuse_same_file
+from rlit.devices import DTYPES, check_device
 from rlit.errors import ConfigError, RlitError
-from rlit.lm.cache import JsonlCache, default_cache_dir
-from rlit.lm.generation import LoadedModel, generate, generation_cache, load_model, prompt_format
+from rlit.evaluation.gate import apply_gates
 from rlit.evaluation.lm_eval_tasks import check_task, run_lm_eval, trusting_code
 from rlit.evaluation.metrics import Aggregate, Scorer, aggregate
 from rlit.evaluation.prompts import columns_of, load_prompt_set
-from rlit.evaluation.results import SuiteResults, write_samples
-from rlit.evaluation.stats import bootstrap_ci
+from rlit.evaluation.report import write_reports
+from rlit.evaluation.results import EvalResult, SuiteResults, write_samples
+from rlit.evaluation.stats import bootstrap_ci, mean_std
 from rlit.evaluation.suite import EvalSpec, Suite, load_suite, parse_model_args
-from rlit.devices import DTYPES, check_device
+from rlit.lm.cache import JsonlCache, default_cache_dir
+from rlit.lm.generation import LoadedModel, generate, generation_cache, load_model, prompt_format
+from rlit.plugins import get_registry
+from rlit.version import __version__
 
 
 class _Context:
@@ -119,43 +125,59 @@ def evaluate(
     overrides = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed}
     suite = _prepare_suite(suite, limit, overrides, trust_code, evals)
     dtype, margs = _load_options(suite, dtype, model_args)
-    out = Path(out_dir) if out_dir else None
-    if out is not None:
-        check_writable(out, "--out", folder=True)
-        refuse_same_file({"--baseline": baseline if isinstance(baseline, (str, Path)) else None},
-                         {"--out": out / "results.json"})
+    out = _check_out(out_dir, baseline)
     if isinstance(model, (str, Path)):
         device = check_device(device)
     base = SuiteResults.load(baseline) if isinstance(baseline, (str, Path)) else baseline
     cache_root = default_cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
     if cache_root is not None:
         check_writable(cache_root, "--cache-dir", folder=True)
-    results = SuiteResults({"name": suite.name, "path": suite.path, "sha256": suite.sha256}, _manifest(suite, limit))
-    results.manifest["max_new_tokens_override"] = max_new_tokens
-    results.manifest["overrides"] = {**overrides, "evals": [e.name for e in suite.evals] if evals else None}
-    results.verdict = "incomplete"  # what results.json says while evals run (or if the process is killed)
-    bars = _progress_bars() if progress else None
-    ctx = _Context(model, tokenizer, device, cache_root, bars, dtype, margs)
+    results = _new_results(suite, limit, {**overrides, "evals": [e.name for e in suite.evals] if evals else None})
+    ctx = _Context(model, tokenizer, device, cache_root, _progress_bars() if progress else None, dtype, margs)
+    with trusting_code(trust_code):
+        _run_evals(suite, ctx, results, limit, out if log_samples else None, out)
+    _finish(results, suite, ctx, base, baseline, out)
+    return results
+
+
+def _check_out(out_dir: str | Path | None, baseline: str | Path | SuiteResults | None) -> Path | None:
+    """The output folder, checked before anything runs: writable, and not the baseline's file."""
+    if not out_dir:
+        return None
+    out = Path(out_dir)
+    check_writable(out, "--out", folder=True)
+    refuse_same_file({"--baseline": baseline if isinstance(baseline, (str, Path)) else None}, {"--out": out / "results.json"})
+    return out
+
+
+def _new_results(suite: Suite, limit: int | None, overrides: dict[str, Any]) -> SuiteResults:
+    manifest = {**_manifest(suite, limit), "max_new_tokens_override": overrides["max_new_tokens"], "overrides": overrides}
+    # "incomplete" is what results.json says while evals run (or if the process is killed)
+    return SuiteResults(suite={"name": suite.name, "path": suite.path, "sha256": suite.sha256}, manifest=manifest,
+                        verdict="incomplete")
+
+
+def _run_evals(suite: Suite, ctx: _Context, results: SuiteResults, limit: int | None, samples_dir: Path | None,
+               out: Path | None) -> None:
+    """Every eval in turn; results.json (and the eval's samples file) is rewritten after each, so a
+    later crash or interrupt loses nothing already computed."""
     where = f"{out}/results.json" if out else "the returned results"
-    resume = ("generations and scores are cached, so rerunning the same command resumes" if cache_root is not None
+    resume = ("generations and scores are cached, so rerunning the same command resumes" if ctx.cache_root is not None
               else "nothing was cached (--no-cache): a rerun starts again")
-    with interrupts.keeping(f"evals finished so far are in {where}; {resume}"), trusting_code(trust_code):
+    with interrupts.keeping(f"evals finished so far are in {where}; {resume}"):
         try:
-            with bars or nullcontext():
+            with ctx.progress or nullcontext():
                 for spec in suite.evals:
-                    record = _run_one(spec, ctx, suite, limit)
-                    samples = record.pop("samples", None)  # per-sample rows go to their own file, not results.json
+                    record, samples = _run_one(spec, ctx, suite, limit)
                     results.evals[spec.name] = record
                     _record_run(results, ctx)
+                    if samples_dir and samples:  # per-sample rows go to their own file, not results.json
+                        write_samples(samples_dir, spec.name, samples)
                     if out:
-                        if log_samples and samples:
-                            write_samples(out, spec.name, samples)
-                        results.save(out / "results.json")  # partial results survive a later crash
+                        results.save(out / "results.json")
         except BaseException as exc:
             _unfinished(results, ctx, out, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
             raise
-    _finish(results, suite, ctx, base, baseline, out)
-    return results
 
 
 _OVERRIDE_FLAGS = {"max_new_tokens": ("--max-new-tokens", 1), "batch_size": ("--batch-size", 1), "seed": ("--seed", 0)}
@@ -221,40 +243,39 @@ def _unfinished(results: SuiteResults, ctx: _Context, out: Path | None, verdict:
     _record_run(results, ctx)
     results.verdict = verdict
     if out:
-        from rlit.evaluation.report import write_reports
-
         write_reports(results, out, None)
 
 
 def _finish(results: SuiteResults, suite: Suite, ctx: _Context, base: SuiteResults | None, baseline: Any, out: Path | None) -> None:
     _record_run(results, ctx)
     name = str(baseline) if isinstance(baseline, (str, Path)) else "in-memory results"
-    results.apply_gates(suite, base, name if base is not None else None)
+    apply_gates(results, suite, base, name if base is not None else None)
     if out:
-        from rlit.evaluation.report import write_reports
-
         write_reports(results, out, base)
 
 
-def _run_one(spec: EvalSpec, ctx: _Context, suite: Suite, limit: int | None) -> dict[str, Any]:
-    """One eval's record; an RlitError becomes an ``error`` record naming the eval (the others run on)."""
+def _run_one(spec: EvalSpec, ctx: _Context, suite: Suite, limit: int | None) -> tuple[EvalResult, list[dict[str, Any]]]:
+    """One eval's result and its per-sample rows; an RlitError becomes an ``error`` result naming
+    the eval (the others run on)."""
     start = time.perf_counter()
-    record: dict[str, Any] = {"name": spec.name, "description": spec.description, "status": "ok"}
+    samples: list[dict[str, Any]] = []
     try:
         if spec.lm_eval is not None:
-            record.update(_run_lm_eval(spec, ctx, limit))
+            fields = _run_lm_eval(spec, ctx, limit)
         else:
-            record.update(_run_generate(spec, ctx, limit, f"{suite.path}: evals ({spec.name!r}).metric"))
-        ci = bootstrap_ci([u["value"] for u in record["units"]], [u["weight"] for u in record["units"]],
-                          record["stat"], suite.bootstrap, suite.confidence, suite.seed)
-        record["ci"] = list(ci)
+            fields, samples = _run_generate(spec, ctx, limit, f"{suite.path}: evals ({spec.name!r}).metric")
+        record = EvalResult(name=spec.name, description=spec.description, status="ok", **fields)
+        record.ci = list(bootstrap_ci([u.value for u in record.units], [u.weight for u in record.units],
+                                      record.stat, suite.bootstrap, suite.confidence, suite.seed))
     except RlitError as exc:
-        record.update(status="error", error=str(exc), error_type=type(exc).__name__)
-    record["seconds"] = round(time.perf_counter() - start, 2)
-    return record
+        record = EvalResult(name=spec.name, description=spec.description, status="error", error=str(exc),
+                            error_type=type(exc).__name__)
+    record.seconds = round(time.perf_counter() - start, 2)
+    return record, samples
 
 
-def _run_generate(spec: EvalSpec, ctx: _Context, limit: int | None, origin: str) -> dict[str, Any]:
+def _run_generate(spec: EvalSpec, ctx: _Context, limit: int | None, origin: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the eval's result fields, one row per completion for samples_<eval>.jsonl)."""
     n = min(x for x in (spec.limit, limit) if x) if (spec.limit or limit) else None
     agg_spec = spec.aggregate
     prompts = load_prompt_set(spec.prompts, spec.base_dir, n, group=agg_spec.group, by=agg_spec.by,
@@ -280,27 +301,25 @@ def _run_generate(spec: EvalSpec, ctx: _Context, limit: int | None, origin: str)
     ctx.counts["scores"]["computed"] += scored.computed
     ctx.counts["scores"]["cached"] += scored.cached
     agg = aggregate(agg_spec, prompts.rows, scored, gen.samples)
-    return {
+    fields = {
         "kind": "generate", "prompts": {"source": prompts.source, "sha256": prompts.sha256, "n": len(texts),
                                         "selection": prompts.selection},
         "generation": {**gen.model_dump(), "prompt_format": prompt_format(lm.tokenizer, gen)},
         "metric": {**spec.metric.model_dump(exclude_none=True), "plugins": scorer.plugins},
-        "aggregate": agg_spec.model_dump(), **_agg_fields(agg),
-        "per_source": _per_source(scored), "samples": _sample_rows(prompts.rows, flat, scored, gen.samples), "completions": [
+        "aggregate": agg_spec.model_dump(), **_agg_fields(agg), "per_source": _per_source(scored), "completions": [
             {"key": r["key"], "prompt": r["prompt"], "completions": c} for r, c in zip(prompts.rows, completions)],
     }
+    return fields, _sample_rows(prompts.rows, flat, scored, gen.samples)
 
 
 def _sample_rows(rows: list[dict[str, Any]], flat: list[str], scored: Any, samples: int) -> list[dict[str, Any]]:
-    """One row per completion: prompt, completion, total and per-source scores (NaN as null)."""
-    def num(v: float) -> float | None:
-        return None if v is None or math.isnan(v) else v
-
+    """One row per completion: prompt, completion, total and per-source scores (NaN: not scored;
+    written as null)."""
     out = []
     for i, completion in enumerate(flat):
         row = rows[i // samples]
         item = {"key": row["key"], "sample": i % samples, "prompt": row["prompt"], "completion": completion,
-                "score": num(scored.values[i]), "scores": {k: num(v[i]) for k, v in scored.per_source.items()}}
+                "score": scored.values[i], "scores": {k: v[i] for k, v in scored.per_source.items()}}
         if scored.details:
             item["details"] = scored.details[i]
         out.append(item)
@@ -313,7 +332,7 @@ def _run_lm_eval(spec: EvalSpec, ctx: _Context, limit: int | None) -> dict[str, 
     lm = ctx.lm()
     out = run_lm_eval(spec.lm_eval, lm.model, lm.tokenizer, Path(spec.base_dir), n)
     units = out["units"]
-    mean = sum(u["value"] for u in units) / len(units)
+    mean = mean_std(u["value"] for u in units)[0]
     if spec.lm_eval.target is not None:
         stat, value, higher = f"distance:{spec.lm_eval.target}", abs(mean - spec.lm_eval.target), False
     else:
@@ -325,8 +344,8 @@ def _run_lm_eval(spec: EvalSpec, ctx: _Context, limit: int | None) -> dict[str, 
             "prompts": {"source": spec.lm_eval.task, "sha256": out["data_sha256"], "n": len(units),
                         "selection": out.get("selection")},
             "aggregate": {"method": "mean"}, "stat": stat, "value": value, "higher_is_better": higher,
-            "raw_value": sum(u["value"] for u in units) / len(units), "n_units": len(units), "n_unscored": 0,
-            "breakdown": {c: {"value": sum(v) / len(v), "n": len(v)} for c, v in sorted(cats.items())},
+            "raw_value": mean, "n_units": len(units), "n_unscored": 0,
+            "breakdown": {c: {"value": mean_std(v)[0], "n": len(v)} for c, v in sorted(cats.items())},
             "units": units, "per_source": {}}
 
 
@@ -335,23 +354,18 @@ def _agg_fields(agg: Aggregate) -> dict[str, Any]:
             "n_unscored": agg.n_unscored, "breakdown": agg.breakdown, "units": agg.units}
 
 
-def _per_source(scored: Any) -> dict[str, dict[str, float]]:
+def _per_source(scored: Any) -> dict[str, dict[str, Any]]:
     """Each source's mean/std (and, for composites, weight and share of the total) for the report."""
     if scored.source_stats:
         return scored.source_stats
     out = {}
     for name, vals in scored.per_source.items():
-        ok = [v for v in vals if not math.isnan(v)]
-        mean = sum(ok) / len(ok) if ok else float("nan")
-        std = (sum((v - mean) ** 2 for v in ok) / len(ok)) ** 0.5 if ok else float("nan")
-        out[name] = {"mean": mean, "std": std, "n_scored": len(ok), "weight": 1.0, "share": 1.0}
+        mean, std, n = mean_std(vals)
+        out[name] = {"mean": mean, "std": std, "n_scored": n, "weight": 1.0, "share": 1.0}
     return out
 
 
 def _manifest(suite: Suite, limit: int | None) -> dict[str, Any]:
-    from rlit import __version__
-    from rlit.plugins import get_registry
-
     reg = get_registry()
     versions = {}
     for dist in ("torch", "transformers", "lm-eval", "numpy"):
@@ -369,9 +383,6 @@ def _manifest(suite: Suite, limit: int | None) -> dict[str, Any]:
     }
 
 
-def _progress_bars() -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+def _progress_bars() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=Console(stderr=True))

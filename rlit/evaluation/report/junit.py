@@ -5,25 +5,27 @@ from __future__ import annotations
 import re
 from xml.etree import ElementTree as ET
 
-from rlit.evaluation.results import SuiteResults
+from rlit.evaluation.results import Check, GateVerdict, SuiteResults
+
+NOT_GATED = GateVerdict(status="error", checks=[Check(check="gate", passed=False, message="not gated: the run was interrupted")])
 
 
 def render_junit(results: SuiteResults) -> str:
     name = str(results.suite.get("name", "rlit"))
     cases = list(results.evals.values())
-    statuses = [(e.get("gate") or {}).get("status", "error") for e in cases]
+    gates = [e.gate or NOT_GATED for e in cases]
+    statuses = [g.status for g in gates]
     suite = ET.Element("testsuite", name=_xml_text(f"rlit.{name}"), tests=str(len(cases)), failures=str(statuses.count("fail")),
-                       errors=str(statuses.count("error")), time=f"{sum(e.get('seconds', 0) for e in cases):.2f}")
-    for e in cases:
-        case = ET.SubElement(suite, "testcase", classname=_xml_text(f"rlit.{name}"), name=_xml_text(e["name"]), time=f"{e.get('seconds', 0):.2f}")
-        gate = e.get("gate") or {"status": "error", "checks": [{"passed": False, "message": "not gated: the run was interrupted"}]}
-        bad = _xml_text("; ".join(c["message"] for c in gate.get("checks", []) if not c["passed"]))
-        if gate.get("status") == "fail":
+                       errors=str(statuses.count("error")), time=f"{sum(e.seconds for e in cases):.2f}")
+    for e, gate in zip(cases, gates):
+        case = ET.SubElement(suite, "testcase", classname=_xml_text(f"rlit.{name}"), name=_xml_text(e.name), time=f"{e.seconds:.2f}")
+        bad = _xml_text("; ".join(c.message for c in gate.failed))
+        if gate.status == "fail":
             ET.SubElement(case, "failure", message=bad, type="GateFailed").text = bad
-        elif gate.get("status") == "error":
-            ET.SubElement(case, "error", message=bad, type=_xml_text(e.get("error_type", "RlitError"))).text = bad
+        elif gate.status == "error":
+            ET.SubElement(case, "error", message=bad, type=_xml_text(e.error_type or "RlitError")).text = bad
         else:
-            ET.SubElement(case, "system-out").text = _xml_text(f"score {e.get('value')}; " + "; ".join(c["message"] for c in gate.get("checks", [])))
+            ET.SubElement(case, "system-out").text = _xml_text(f"score {e.value}; " + "; ".join(c.message for c in gate.checks))
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)

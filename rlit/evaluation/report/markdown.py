@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlit.evaluation.results import SuiteResults
+from rlit.evaluation.results import Comparison, EvalResult, SuiteResults
 
 ICON = {"pass": "✅ pass", "fail": "❌ fail", "error": "⚠️ error", "interrupted": "⏹ interrupted (not gated)",
         "incomplete": "⏳ incomplete (not gated)"}
@@ -30,6 +30,15 @@ def interval(ci: Any) -> str:
     return f"[{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "–"
 
 
+def delta(cmp: Comparison | None, none: str = "–") -> str:
+    """A comparison as ``+diff [lo, hi]``; ``none`` without one."""
+    return f"{fmt(cmp.diff, True)} {interval(cmp.ci)}" if cmp is not None and cmp.diff is not None else none
+
+
+def gate_status(e: EvalResult, default: str | None = None) -> str | None:
+    return e.gate.status if e.gate is not None else default
+
+
 def render_summary(results: SuiteResults) -> str:
     m = results.manifest
     model = m.get("model", {})
@@ -43,13 +52,11 @@ def render_summary(results: SuiteResults) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, e in results.evals.items():
-        cmp = e.get("comparison") or {}
-        delta = f"{fmt(cmp.get('diff'), True)} {interval(cmp.get('ci'))}" if cmp.get("diff") is not None else "–"
-        gate = e.get("gate", {})
-        arrow = "↑" if e.get("higher_is_better") else "↓"
-        lines.append(f"| {md(name)} {arrow if e.get('status') == 'ok' else ''} | {fmt(e.get('value'))} | {interval(e.get('ci'))} "
-                     f"| {md(e.get('n_units', '–'))} | {delta} | {ICON.get(gate.get('status'), '–')} |")
-    problems = [(n, c["check"], c["message"]) for n, e in results.evals.items() for c in e.get("gate", {}).get("checks", []) if not c["passed"]]
+        arrow = "↑" if e.higher_is_better else "↓"
+        n = "–" if e.n_units is None else e.n_units
+        lines.append(f"| {md(name)} {arrow if e.ok else ''} | {fmt(e.value)} | {interval(e.ci)} "
+                     f"| {md(n)} | {delta(e.comparison)} | {ICON.get(gate_status(e), '–')} |")
+    problems = [(n, c.check, c.message) for n, e in results.evals.items() if e.gate for c in e.gate.failed]
     if problems:
         lines += ["", "**Failed checks**", ""] + [f"- {md(n)}: {check}: {md(msg)}" for n, check, msg in problems]
     if results.verdict == "interrupted":

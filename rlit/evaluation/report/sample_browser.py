@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
-from rlit.evaluation.results import SuiteResults, samples_path
+from rlit.evaluation.results import EvalResult, SuiteResults, samples_path
 
 MAX_SAMPLES = 5000  # per eval: keeps the page a size a browser opens quickly
 MAX_CHARS = 20_000  # per text; longer prompts/completions are cut with a marker
@@ -44,22 +44,19 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield row
 
 
-def _from_results(record: dict[str, Any]) -> list[dict[str, Any]]:
+def _from_results(record: EvalResult) -> list[dict[str, Any]]:
     """Sample-like rows from results.json: its completions, scored by the prompt's unit value."""
-    per_group = (record.get("aggregate") or {}).get("method") == "group_gap"  # units are groups, not prompts
-    values = {} if per_group else {u.get("key"): u.get("value") for u in record.get("units") or [] if isinstance(u, dict)}
+    per_group = record.method == "group_gap"  # units are groups, not prompts
+    values = {} if per_group else {u.key: u.value for u in record.units or []}
     rows = []
-    for c in record.get("completions") or []:
-        if not isinstance(c, dict):
-            continue
-        for i, text in enumerate(c.get("completions") or []):
-            rows.append({"key": c.get("key"), "sample": i, "prompt": c.get("prompt"), "completion": text,
-                         "score": values.get(c.get("key"))})
+    for c in record.completions or []:
+        for i, text in enumerate(c.completions):
+            rows.append({"key": c.key, "sample": i, "prompt": c.prompt, "completion": text, "score": values.get(c.key)})
     return rows
 
 
-def _raw_rows(record: dict[str, Any], folder: Path | None) -> tuple[Iterator[dict[str, Any]] | list, str]:
-    path = samples_path(folder, str(record.get("name"))) if folder is not None else None
+def _raw_rows(record: EvalResult, folder: Path | None) -> tuple[Iterator[dict[str, Any]] | list, str]:
+    path = samples_path(folder, record.name) if folder is not None else None
     if path is not None and path.is_file():
         return _read_jsonl(path), path.name
     return _from_results(record), "results.json (per-prompt scores)"
@@ -73,12 +70,11 @@ def _instructions(row: dict[str, Any]) -> list[list[Any]]:
     return [[_text(i), bool(ok)] for i, ok in zip(ids, followed)]
 
 
-def _verdict_rule(record: dict[str, Any]):
+def _verdict_rule(record: EvalResult):
     """Per-sample pass/fail, where the eval defines one: all instructions followed; score beyond
     the rate threshold; or, for 0/1 scores, the better value. Else None (no per-sample verdict)."""
-    agg = record.get("aggregate") or {}
-    method, threshold = agg.get("method"), _num(agg.get("threshold"))
-    higher = record.get("higher_is_better", True) is not False
+    method, threshold = record.method, _num(record.threshold)
+    higher = record.higher_is_better is not False
 
     def rule(row: dict[str, Any], binary: bool) -> str | None:
         if row["ins"]:
@@ -95,11 +91,11 @@ def _verdict_rule(record: dict[str, Any]):
     return rule
 
 
-def _eval_view(record: dict[str, Any], folder: Path | None, base: dict[str, Any] | None,
+def _eval_view(record: EvalResult, folder: Path | None, base: EvalResult | None,
                base_folder: Path | None) -> dict[str, Any]:
     raw, source = _raw_rows(record, folder)
-    by_group = (record.get("aggregate") or {}).get("method") == "group_gap"  # units are groups, not prompts
-    cats = {} if by_group else {u.get("key"): u.get("category") for u in record.get("units") or [] if isinstance(u, dict)}
+    by_group = record.method == "group_gap"  # units are groups, not prompts
+    cats = {} if by_group else {u.key: u.category for u in record.units or []}
     rows, total = [], 0
     for r in raw:
         total += 1
@@ -115,12 +111,12 @@ def _eval_view(record: dict[str, Any], folder: Path | None, base: dict[str, Any]
     binary = bool(rows) and all(r["score"] in (0.0, 1.0) for r in rows if r["score"] is not None)
     for r in rows:
         r["v"] = rule(r, binary)
-    has_base = base is not None and _attach_baseline(rows, base, base_folder, record.get("higher_is_better", True) is not False)
-    return {"name": _text(record.get("name")), "kind": _text(record.get("kind") or ""), "source": source,
+    has_base = base is not None and _attach_baseline(rows, base, base_folder, record.higher_is_better is not False)
+    return {"name": _text(record.name), "kind": _text(record.kind or ""), "source": source,
             "total": total, "shown": len(rows), "baseline": has_base, "rows": rows}
 
 
-def _attach_baseline(rows: list[dict[str, Any]], base: dict[str, Any], folder: Path | None, higher: bool) -> bool:
+def _attach_baseline(rows: list[dict[str, Any]], base: EvalResult, folder: Path | None, higher: bool) -> bool:
     """Each row gets the baseline's completion and score for the same (key, sample), and ``fell``
     when its score is worse than the baseline's."""
     wanted = {(r["k"], r["s"]) for r in rows}
@@ -153,7 +149,7 @@ def browser_data(results: SuiteResults, out_dir: str | Path | None = None, basel
     base_folder = Path(baseline_dir) if baseline_dir is not None else None
     views = []
     for record in results.evals.values():
-        base = baseline.evals.get(record.get("name")) if baseline is not None else None
+        base = baseline.evals.get(record.name) if baseline is not None else None
         view = _eval_view(record, folder, base, base_folder)
         if view["total"]:
             views.append(view)
