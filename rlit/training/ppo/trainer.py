@@ -29,7 +29,7 @@ from rlit.training.ppo import checkpoint as ckpt
 from rlit.training.ppo.advantages import AdaptiveKL, compute_advantages, leave_one_out_scores
 from rlit.training.ppo.config import PPORunConfig, load_ppo_config
 from rlit.training.ppo.data import PromptStream, read_prompt_rows
-from rlit.training.ppo.evalhook import run_eval
+from rlit.training.ppo.evalhook import PolicyEval, run_eval
 from rlit.training.ppo.models import PPOModels, load_models
 from rlit.training.ppo.ptx import PtxData
 from rlit.training.ppo.resume import check_resume, describe, fingerprint
@@ -126,7 +126,7 @@ class PPOTrainer:
                                self.optimizer, self.acc, self.params)
         self.kl = AdaptiveKL(cfg.ppo.kl_coef, cfg.ppo.target_kl, cfg.ppo.kl_horizon)
         self.watch = HackingWatch(cfg.watch)
-        self.evals: list[dict[str, Any]] = []
+        self.evals: list[PolicyEval] = []
         self.step = 0
         self.fingerprint = fingerprint(cfg)
         self._restore_or_start(resume)
@@ -155,7 +155,7 @@ class PPOTrainer:
             if self.ptx is not None:
                 self.ptx.stream.position = state.get("ptx_position", 0)
             self.kl.value = state["kl_coef"]
-            self.evals = state.get("evals", [])
+            self.evals = [PolicyEval.model_validate(e) for e in state.get("evals", [])]
             self.watch.load_state_dict(state.get("watch", {}))
             if state.get("reward_state") is not None and hasattr(self.reward, "load_state_dict"):
                 self.reward.load_state_dict(state["reward_state"])
@@ -286,7 +286,7 @@ class PPOTrainer:
         reward_state = self.reward.state_dict() if hasattr(self.reward, "state_dict") else None
         return {"data_position": self.stream.position, "ptx_position": self.ptx.stream.position if self.ptx else 0,
                 "kl_coef": self.kl.value, "reward_state": reward_state,
-                "watch": self.watch.state_dict(), "evals": self.evals,
+                "watch": self.watch.state_dict(), "evals": [e.model_dump() for e in self.evals],
                 "config": self.fingerprint, "config_changes": self.config_changes}
 
     def _save(self) -> None:
@@ -296,29 +296,29 @@ class PPOTrainer:
                                  scheduler=self.scheduler, state=self._state(), keep=self.cfg.output.keep_checkpoints)
         self.acc.wait_for_everyone()
 
-    def _evaluate(self, out: Any) -> dict[str, Any] | None:
+    def _evaluate(self, out: Any) -> PolicyEval | None:
         if not self.acc.is_main_process:
             return None
         res = run_eval(self.cfg.eval, self._unwrapped(), self.models.tokenizer)
         if res is None:
             return None
-        res["step"] = self.step
+        res.step = self.step
         self.evals.append(res)
-        for w in self.watch.on_eval(self.step, res["metric"], res["value"], res["higher_is_better"]):
+        for w in self.watch.on_eval(self.step, res.metric, res.value, res.higher_is_better):
             out.print(f"[bold yellow]reward-hacking watch:[/] {w}")
-            res.setdefault("warnings", []).append(w)
-        out.print(f"eval at step {self.step}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in res["values"].items()))
+            res.warnings.append(w)
+        out.print(f"eval at step {self.step}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in res.values.items()))
         if self.cfg.output.keep_best and self._best_eval() is res:
             self._save_policy(self.run_dir / "best", merge_copy=True)
         return res
 
-    def _best_eval(self) -> dict[str, Any] | None:
+    def _best_eval(self) -> PolicyEval | None:
         """The evaluation with the best watched metric (the earliest on ties); None before any scored one."""
-        scored = [e for e in self.evals if isinstance(e.get("value"), (int, float)) and math.isfinite(e["value"])]
+        scored = [e for e in self.evals if e.value is not None and math.isfinite(e.value)]
         if not scored:
             return None
-        sign = 1.0 if scored[0]["higher_is_better"] else -1.0
-        return max(scored, key=lambda e: (sign * e["value"], -e["step"]))
+        sign = 1.0 if scored[0].higher_is_better else -1.0
+        return max(scored, key=lambda e: (sign * e.value, -e.step))
 
     def _save_policy(self, path: Path, merge_copy: bool = False) -> None:
         """Policy (LoRA merged) and tokenizer into ``path``, replaced atomically."""
@@ -360,7 +360,8 @@ class PPOTrainer:
         self.step += 1
         rec = self.train_step()
         if wants_eval and (self.step % o.eval_every == 0 or self.step == self.cfg.ppo.steps):
-            rec["eval"] = self._evaluate(bar.console)
+            res = self._evaluate(bar.console)
+            rec["eval"] = res.model_dump() if res is not None else None
         shares = {n: s["share"] for n, s in rec["reward/sources"].items()}
         warnings = self.watch.on_step(self.step, rec["reward/total"], shares)
         rec["watch"] = warnings + ((rec.get("eval") or {}).get("warnings") or [])
@@ -385,7 +386,7 @@ class PPOTrainer:
         if best is not None and (self.run_dir / "best").is_dir():
             shutil.rmtree(final, ignore_errors=True)
             shutil.copytree(self.run_dir / "best", final)
-            summary["best"] = {k: best[k] for k in ("step", "metric", "value")}
+            summary["best"] = best.model_dump(include={"step", "metric", "value"})
         else:
             self._save_policy(final)
         steps = read_steps(self.run_dir / "steps.jsonl")
@@ -397,7 +398,7 @@ class PPOTrainer:
             "final_model": str(final),
             "reward_first": sum(rewards[:w]) / len(rewards[:w]) if rewards else None,
             "reward_last": sum(rewards[-w:]) / len(rewards[-w:]) if rewards else None,
-            "evals": [{k: e[k] for k in ("step", "values", "verdict")} for e in self.evals],
+            "evals": [e.model_dump(include={"step", "values", "verdict"}) for e in self.evals],
             "watch": self.watch.summary(),
             "median_step_s": sorted(s["time/step"] for s in steps)[len(steps) // 2] if steps else None,
         })
