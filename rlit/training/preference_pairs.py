@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Sequence
+
+from tqdm.auto import tqdm
 
 from pydantic import Field, PrivateAttr
 
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_OPEN_CLOSED, ConfigModel, ConfigPath, Device, ModelName, build, config_folder, load_stage
 from rlit.atomic import check_writable, refuse_same_file, write_text
 from rlit.errors import ConfigError, DataError
+from rlit.evaluation.prompts import load_prompt_set
 from rlit.interrupts import keeping
+from rlit.lm.generation import GenerationSettings, generate, generation_cache, load_model
+from rlit.plugins import load_reward
+from rlit.rewards.batch import RewardBatch
 
 
 class PreferencePairsConfig(ConfigModel):
@@ -80,11 +85,6 @@ class PairsResult:
 
 def build_preference_pairs(cfg: PreferencePairsConfig, log: Callable[[str], None] = print, registry: Any = None) -> PairsResult:
     """Generate (or take) candidates, rank them with the composite, append pairs; resumable."""
-    from tqdm.auto import tqdm
-
-    from rlit.evaluation.prompts import load_prompt_set
-    from rlit.rewards.composite import CompositeReward
-
     prompt_set = load_prompt_set(cfg.prompts, cfg._base or ".", cfg.limit)
     rows = prompt_set.rows
     out = Path(cfg.output_file)
@@ -97,7 +97,7 @@ def build_preference_pairs(cfg: PreferencePairsConfig, log: Callable[[str], None
     todo = [r for r in rows if r["key"] not in done]
     if result.resumed:
         log(f"resuming: {result.resumed} of {len(rows)} prompts already done in {out}")
-    composite = CompositeReward.from_config(cfg.reward, registry=registry)
+    composite = load_reward(cfg.reward, registry=registry)
     generator = _Generator(cfg, out) if cfg.policy and todo else None
     bar = tqdm(total=len(todo), desc="preference pairs", unit="prompt")
     with keeping(f"pairs of finished prompts are kept in {out} (listed in {_done_path(out).name}); rerun the same command to continue"):
@@ -125,9 +125,6 @@ class _Generator:
     """The policy plus its generation cache (so a crash loses no generated text)."""
 
     def __init__(self, cfg: PreferencePairsConfig, out: Path):
-        from rlit.lm.generation import generation_cache, load_model
-        from rlit.lm.generation import GenerationSettings
-
         self.settings = GenerationSettings(
             max_new_tokens=cfg.max_new_tokens, do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p,
             seed=cfg.seed, samples=cfg.samples, chat_template=cfg.chat_template, system_prompt=cfg.system_prompt,
@@ -137,8 +134,6 @@ class _Generator:
         self.cache = generation_cache(Path(cfg.cache_dir or f"{out}.cache"), self.lm, self.settings)
 
     def __call__(self, prompts: list[str]) -> list[list[str]]:
-        from rlit.lm.generation import generate
-
         return generate(self.lm, prompts, self.settings, self.cache)
 
 
@@ -169,10 +164,10 @@ def _rank(chunk: list[dict], candidates: list[list[str]], composite: Any, min_ma
     skip = {"prompt", "key", *candidate_columns}
     shared = [c for c in chunk[0] if c not in skip and all(c in r for r in chunk)]
     columns = {c: [chunk[i][c] for i, _ in flat_rows] for c in shared}
-    res = composite.score_batch([chunk[i]["prompt"] for i, _ in flat_rows], [t for _, t in flat_rows], **columns)
+    res: RewardBatch = composite.score_batch([chunk[i]["prompt"] for i, _ in flat_rows], [t for _, t in flat_rows], **columns)
     scored: list[list[tuple[float, str]]] = [[] for _ in chunk]
-    for (i, text), total in zip(flat_rows, res.total):
-        if total is not None and not math.isnan(total):
+    for (i, text), total in zip(flat_rows, res.rewards()):
+        if total is not None:
             scored[i].append((total, text))
     pairs = []
     for row, cands in zip(chunk, scored):

@@ -9,7 +9,8 @@ Two kinds, chosen with ``kind`` in the config:
   with TRL's ``RewardTrainer`` (rlit/training/reward_transformer.py), LoRA optional.
 
 Both hold out pairs (``eval_fraction`` or ``eval_file``), print the held-out pairwise accuracy and
-write ``rlit-reward-model.json`` (reward_manifest.py) beside the weights.
+write ``rlit-reward-model.json`` beside the weights: the folder format is rlit.lm.reward_model's
+(and rlit.lm.minilm's), which the ``reward-model`` source reads.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, ConfigModel, Con
 from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError
 from rlit.interrupts import keeping
-from rlit.training.minilm_bt import MINILM
-from rlit.training.preference_data import DEFAULT_SEPARATOR, Pair, file_hash, read_pairs_counted, split_common_prefix, split_pairs
+from rlit.lm.reward_model import DEFAULT_SEPARATOR, MINILM
+from rlit.training.minilm_bt import train_minilm
+from rlit.training.preference_data import Pair, file_hash, read_pairs_counted, split_common_prefix, split_pairs
+from rlit.training.reward_transformer import train_transformer
 
 POLICY_BASE = "@policy"  # in `rlit pipeline`: the model PPO starts from (the SFT model, else the base)
 
@@ -150,48 +153,12 @@ def train_reward_model(cfg: RewardModelConfig, log: Callable[[str], None] = prin
         + (f"; {dropped} pairs with chosen == rejected dropped" if dropped else ""))
     with keeping(f"nothing final is written until training ends; {cfg.output_dir} may hold a partial model"
                  + ("; rerun to resume from output_dir/checkpoints" if cfg.kind == "transformer" and cfg.resume else "")):
-        if cfg.kind == "minilm":
-            result = _train_minilm(cfg, train, held, data_hash, log)
-        else:
-            from rlit.training.reward_transformer import train_transformer
-
-            result = train_transformer(cfg, train, held, data_hash, log)
+        train_kind = train_minilm if cfg.kind == "minilm" else train_transformer
+        manifest = train_kind(cfg, train, held, data_hash, log)
+    result = TrainResult(Path(cfg.output_dir), manifest["kind"], manifest["accuracy"], manifest["n_train"], manifest["n_eval"],
+                         manifest.get("dropped_for_length", 0), manifest.get("truncated_for_length", 0), manifest=manifest)
     result.dropped_identical = dropped
     result.seconds = time.perf_counter() - start
     log(f"held-out pairwise accuracy {result.accuracy:.3f} on {result.n_eval} pairs; trained in {result.seconds:.1f} s; saved {result.output_dir}")
     return result
 
-
-def _train_minilm(cfg: RewardModelConfig, train: list[Pair], held: list[Pair], data_hash: str, log: Callable[[str], None]) -> TrainResult:
-    from rlit.training.minilm_bt import HeadConfig, MiniLMRewardModel, embed, load_embedder, train_head
-    from rlit.training.preference_data import pairwise_accuracy
-    from rlit.training.reward_manifest import write_manifest
-
-    embedder = load_embedder(cfg.base_model, "cpu" if cfg.device == "cpu" else None, cfg.max_length, "left")
-    # sentence-transformers 6 renamed get_sentence_embedding_dimension; 5.x has only the old name.
-    dim = (getattr(embedder, "get_embedding_dimension", None) or embedder.get_sentence_embedding_dimension)()
-    head_config = HeadConfig(cfg.head, dim, cfg.hidden, cfg.features)
-    rm = MiniLMRewardModel(embedder, None, cfg.base_model, head_config, cfg.separator)
-    texts = rm.texts([p.prompt for p in train], [p.chosen for p in train]) + rm.texts([p.prompt for p in train], [p.rejected for p in train])
-    lengths = [len(ids) for ids in embedder.tokenizer(texts if cfg.features == "text" else [p.chosen for p in train] + [p.rejected for p in train])["input_ids"]]
-    truncated = sum(max(lengths[i], lengths[i + len(train)]) > cfg.max_length for i in range(len(train)))
-    log(f"training pairs over max_length={cfg.max_length} word pieces: {truncated} of {len(train)} (truncated from the left)")
-    log("embedding training pairs")
-    emb = rm.features([p.prompt for p in train] * 2, [p.chosen for p in train] + [p.rejected for p in train], cfg.embed_batch_size, progress=True)
-    head_start = time.perf_counter()
-    rm.head = train_head(emb[: len(train)], emb[len(train):], head_config, cfg.head_epochs, cfg.head_lr, cfg.head_weight_decay, cfg.seed)
-    head_seconds = time.perf_counter() - head_start
-    log(f"Bradley-Terry head trained in {head_seconds:.1f} s")
-    log("scoring held-out pairs")
-    chosen = rm.score([p.prompt for p in held], [p.chosen for p in held], cfg.embed_batch_size)
-    rejected = rm.score([p.prompt for p in held], [p.rejected for p in held], cfg.embed_batch_size)
-    accuracy = pairwise_accuracy(chosen, rejected)
-    rm.save(cfg.output_dir)
-    manifest = {
-        "kind": "minilm", "base_model": cfg.base_model, "accuracy": accuracy, "n_train": len(train), "n_eval": len(held),
-        "data_hash": data_hash, "separator": cfg.separator, "max_length": cfg.max_length, "truncation_side": "left",
-        "head": cfg.head, "features": cfg.features, "extract_prompt": cfg.extract_prompt, "truncated_for_length": truncated,
-        "head_seconds": round(head_seconds, 2), "dropped_identical": getattr(cfg, "_dropped_identical", 0),
-    }
-    write_manifest(cfg.output_dir, manifest)
-    return TrainResult(Path(cfg.output_dir), "minilm", accuracy, len(train), len(held), truncated_for_length=truncated, manifest=manifest)

@@ -1,13 +1,13 @@
 """GRPO and RLOO through TRL's trainers, with rlit's composite reward as the reward function.
 
-The composite (normalisation, vetoes, clipping) is handed to TRL as one reward function; each
-source's mean and share reach TRL's logs through the ``log_metric`` keyword TRL passes.
+The composite (normalisation, vetoes, clipping) is handed to TRL as one reward function (the one
+TRL adapter, ``rlit.rewards.trl.TRLRewardFunction``, named ``rlit``); each source's mean and share
+reach TRL's logs through the ``log_metric`` keyword TRL passes.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +17,11 @@ from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, ConfigModel, Con
 from rlit.atomic import check_writable, refuse_same_file
 from rlit.errors import ConfigError
 from rlit.interrupts import keeping
+from rlit.lm.loading import load_causal_lm
+from rlit.plugins import load_reward
+from rlit.rewards.trl import TRLRewardFunction
 from rlit.training.ppo.data import read_prompt_rows
+from rlit.training.sft import save_model
 from rlit.training.trl_common import LoraOptions, apply_lora, trl_device_kwargs
 
 
@@ -43,30 +47,6 @@ class TRLRLConfig(ConfigModel):
     extra: dict[str, Any] = Field(default_factory=dict, description="Further GRPOConfig/RLOOConfig keywords, passed as they are.")
 
 
-class CompositeRewardFunction:
-    """Adapts a CompositeReward to TRL: decodes JSON-encoded columns and logs each source's stats."""
-
-    def __init__(self, composite: Any, json_columns: set[str]):
-        self.composite = composite
-        self.json_columns = json_columns
-        self.__name__ = "rlit"
-
-    def __call__(self, prompts: list[Any], completions: list[Any], log_metric: Any = None, **kwargs: Any) -> list[float | None]:
-        from rlit.rewards.source import TRL_EXTRA_KEYWORDS, as_text
-
-        columns = {k: v for k, v in kwargs.items() if k not in TRL_EXTRA_KEYWORDS}
-        for name in self.json_columns & columns.keys():
-            columns[name] = [json.loads(v) for v in columns[name]]
-        result = self.composite.score_batch([as_text(p) for p in prompts], [as_text(c) for c in completions], **columns)
-        if log_metric is not None:
-            for source, stats in result.stats.items():
-                for key in ("mean", "share"):
-                    value = stats.get(key)
-                    if isinstance(value, (int, float)) and math.isfinite(value):
-                        log_metric(f"rlit/{source}/{key}", float(value))
-        return [None if (t is None or math.isnan(t)) else float(t) for t in result.total]
-
-
 def _dataset(rows: list[dict[str, Any]], conversational: bool) -> tuple[Any, set[str]]:
     """A datasets.Dataset; nested columns travel as JSON strings (Arrow would merge dict keys)."""
     from datasets import Dataset
@@ -85,13 +65,9 @@ def train_trl_rl(cfg: TRLRLConfig, algorithm: str) -> dict[str, Any]:
     """Train with TRL's GRPOTrainer (``algorithm="grpo"``) or RLOOTrainer (``"rloo"``)."""
     import trl
 
-    from rlit.lm.loading import load_causal_lm
-    from rlit.rewards.composite import CompositeReward
-    from rlit.training.sft import save_model
-
     if (cfg.reward_config is None) == (cfg.reward is None):
         raise ConfigError(f"{algorithm}: set exactly one of reward_config (a path) or [reward] (a table)")
-    composite = CompositeReward.from_config(cfg.reward_config or cfg.reward)
+    composite = load_reward(cfg.reward_config or cfg.reward)
     refuse_same_file({"prompts_file": cfg.prompts_file}, {"output_dir": cfg.output_dir})
     check_writable(cfg.output_dir, "output_dir", folder=True)  # before the model loads
     rows = read_prompt_rows(cfg.prompts_file)
@@ -120,7 +96,7 @@ def train_trl_rl(cfg: TRLRLConfig, algorithm: str) -> dict[str, Any]:
         raise ConfigError(f"{algorithm}: {exc}") from None
     trainer = trainer_cls(
         model=apply_lora(model, cfg.lora), args=args, train_dataset=dataset, processing_class=tok,
-        reward_funcs=[CompositeRewardFunction(composite, json_columns)],
+        reward_funcs=[TRLRewardFunction(composite, name="rlit", json_columns=frozenset(json_columns))],
     )
     with keeping(f"{algorithm.upper()} keeps no checkpoints: nothing is saved to {cfg.output_dir} until training ends; rerun to start again"):
         result = trainer.train()
