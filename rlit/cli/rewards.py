@@ -14,8 +14,13 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Column, Table
 
+from rlit import atomic
 from rlit.cli.app import app, console, err_console
+from rlit.configfile import apply_overrides
 from rlit.plugins import get_registry, load_reward
+from rlit.rewards.guard import check_options, typed_options
+from rlit.rewards.scoring import check_paths, score_jsonl
+from rlit.testing import check_source
 
 
 def _print_json(data: Any) -> None:
@@ -55,11 +60,6 @@ def plugins_check_command(
     """Check a reward source against the contract (rlit.testing.check_source): one value per row,
     finite scores, empty input, long text, determinism, picklability, typed options, columns.
     Exit 0: every check passed; 1: a check failed; 2: could not run (unknown source, bad option)."""
-    from rlit.configfile import apply_overrides
-    from rlit.testing import check_source
-
-    from rlit.rewards.guard import check_options, typed_options
-
     cls = get_registry().source_class(name)  # an unknown name: PluginError with did-you-mean, exit 2
     options = apply_overrides({}, option)
     # Bad options are bad input (exit 2, one line naming the option), not a contract failure.
@@ -134,9 +134,6 @@ def score_command(
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the summary statistics as JSON."),
 ) -> None:
     """Score a JSONL file with a reward config: per-source scores and the total for every row."""
-    from rlit import atomic
-    from rlit.rewards.scoring import check_paths
-
     if resume and output is None:
         raise typer.BadParameter("--resume needs --output (the file to continue)")
     check_paths(input, output, summary_json, config)  # before loading any source: fail in a second
@@ -167,8 +164,6 @@ def _warnings_to_stderr() -> Iterator[None]:
 
 
 def _score(reward: Any, input: Path, output: Optional[Path], batch_size: int, resume: bool) -> Any:
-    from rlit.rewards.scoring import score_jsonl
-
     columns = (TextColumn("scoring"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[rows]} rows"), TimeRemainingColumn())
     try:
         with Progress(*columns, console=err_console, transient=True) as bar:
