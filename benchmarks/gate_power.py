@@ -15,6 +15,7 @@ import argparse
 
 import numpy as np
 
+from rlit.evaluation.results import Unit
 from rlit.evaluation.stats import is_regression, paired_difference
 
 
@@ -26,8 +27,8 @@ def flagged_share(n: int, drop: float, sims: int, resamples: int, alpha: float, 
         base = (rng.random(n) < p).astype(float)
         cur = (rng.random(n) < np.clip(p - drop, 0, 1)).astype(float)
         real_drop += (p.mean() - np.clip(p - drop, 0, 1).mean()) / sims
-        units_c = [{"key": i, "value": v, "weight": 1.0} for i, v in enumerate(cur)]
-        units_b = [{"key": i, "value": v, "weight": 1.0} for i, v in enumerate(base)]
+        units_c = [Unit(key=str(i), value=float(v)) for i, v in enumerate(cur)]
+        units_b = [Unit(key=str(i), value=float(v)) for i, v in enumerate(base)]
         cmp = paired_difference(units_c, units_b, "mean", resamples, 0.95, alpha, seed=s)
         flagged += is_regression(cmp, True, max_regression)
     return flagged / sims, real_drop

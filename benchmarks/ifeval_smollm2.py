@@ -96,8 +96,8 @@ def child_rlit(suite: str, n: str, cache: str, out: str) -> None:
         raise SystemExit(f"rlit evaluate failed: {res.errors}")
     print(json.dumps({"in_process_wall_s": round(time.perf_counter() - start, 1),
                       "scores": {k: round(v, 4) for k, v in res.values.items()},
-                      "ci": {k: e["ci"] for k, e in res.evals.items()}, "model_sha256": res.manifest["model"]["sha256"],
-                      "generate_s": res.evals["prompt-strict"]["seconds"]}))
+                      "ci": {k: e.ci for k, e in res.evals.items()}, "model_sha256": res.manifest["model"]["sha256"],
+                      "generate_s": res.evals["prompt-strict"].seconds}))
 
 
 def saved_model_folder() -> Path:
