@@ -22,14 +22,14 @@ reasons, unless ``unscored_value`` is set (then that value is its score).
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 from pathlib import Path
 from typing import Any
 
 from rlit.errors import DataError
 from rlit.plugins import load_reward
-from rlit.serving.batcher import MicroBatcher, Scored
+from rlit.rewards.batch import RewardBatch
+from rlit.serving.batcher import MicroBatcher
 from rlit.serving.protocol import Rows, label_columns
 
 _lock = threading.Lock()
@@ -56,12 +56,12 @@ def sample_rows(data_source: Any, solution_str: str, ground_truth: Any, extra_in
     return Rows([prompt if isinstance(prompt, str) else ""], [str(solution_str)], {k: [v] for k, v in columns.items()})
 
 
-def verl_reply(scored: Scored, unscored_value: float | None) -> dict[str, Any]:
+def verl_reply(scored: RewardBatch, unscored_value: float | None) -> dict[str, Any]:
     """``{"score": total, "<source>": raw, ...}``; a source key named "score" is logged as "source:score"."""
     total = scored.total[0]
-    if math.isnan(total):
+    if not scored.scored[0]:
         if unscored_value is None:
-            why = "; ".join(f"{k}: {v}" for k, v in scored.unscored[0].items()) or "every source returned None"
+            why = "; ".join(f"{k}: {v}" for k, v in scored.row(0)["unscored"].items()) or "every source returned None"
             raise DataError(f"rlit.integrations.verl: no reward source scored this sample ({why}); "
                             "set reward_kwargs.unscored_value to give such samples a fixed score")
         total = float(unscored_value)

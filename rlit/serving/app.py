@@ -20,10 +20,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from rlit.errors import RlitError, SourceError
+from rlit.rewards.batch import RewardBatch, optional
 from rlit.rewards.composite import CompositeReward
-from rlit.serving.batcher import MicroBatcher, Scored
+from rlit.serving.batcher import MicroBatcher
 from rlit.serving.protocol import (
-    GetRewardRequest, RequestError, Rows, ScoreRequest, ServeSettings, completion_from_query, finite_or_none,
+    GetRewardRequest, RequestError, Rows, ScoreRequest, ServeSettings, completion_from_query,
     label_columns, parse_body, rows_from_dicts,
 )
 
@@ -67,7 +68,7 @@ def build_app(reward: CompositeReward, settings: ServeSettings | None = None) ->
         dicts = [r.model_dump() for r in req.rows]
         _check_columns(dicts, reward.required_columns)
         scored = await _scored(state["batcher"], rows_from_dicts(dicts))
-        return JSONResponse({"rows": [_score_row(scored, i) for i in range(len(dicts))]})
+        return JSONResponse({"rows": [scored.row(i) for i in range(len(dicts))]})  # the keys `rlit score` writes
 
     @app.post("/get_reward")
     async def get_reward(request: Request) -> JSONResponse:
@@ -120,7 +121,7 @@ def _check_columns(rows: list[dict[str, Any]], required: dict[str, str], field: 
                 raise RequestError(422, f"{field}[{i}]: missing column {col!r} (needed by reward source {source!r})", f"{field}[{i}].{col}")
 
 
-async def _scored(batcher: MicroBatcher, rows: Rows) -> Scored:
+async def _scored(batcher: MicroBatcher, rows: Rows) -> RewardBatch:
     try:
         return await asyncio.wrap_future(batcher.submit(rows))
     except SourceError as exc:
@@ -138,16 +139,6 @@ async def _scored(batcher: MicroBatcher, rows: Rows) -> Scored:
 def _bug(exc: BaseException) -> RequestError:
     log.exception("internal error while scoring", exc_info=exc)
     return RequestError(500, f"internal error (a bug, please report it): {type(exc).__name__}: {exc}".splitlines()[0])
-
-
-def _score_row(s: Scored, i: int) -> dict[str, Any]:
-    """One row of a /score reply: the same ``scores`` / ``reward`` keys as ``rlit score`` writes."""
-    return {
-        "reward": finite_or_none(s.total[i]),
-        "scores": {k: finite_or_none(v[i]) for k, v in s.per_source.items()},
-        "vetoed_by": s.vetoed_by[i],
-        "unscored": s.unscored[i],
-    }
 
 
 def openrlhf_rows(req: GetRewardRequest, settings: ServeSettings, required: dict[str, str] | None = None) -> Rows:
@@ -172,17 +163,16 @@ def openrlhf_rows(req: GetRewardRequest, settings: ServeSettings, required: dict
     return Rows(list(prompts), completions, {k: [r.get(k) for r in rows] for k in names})
 
 
-def openrlhf_reply(s: Scored, unscored: float | None) -> dict[str, Any]:
+def openrlhf_reply(s: RewardBatch, unscored: float | None) -> dict[str, Any]:
     """``rewards`` / ``scores`` (the total) and ``extra_logs`` (each source's raw score), as
     OpenRLHF reads them. Unscored values are null, or ``unscored`` when the server was given one
     (OpenRLHF turns every value into a tensor, which a null breaks)."""
 
-    def value(x: float) -> float | None:
-        v = finite_or_none(x)
-        return unscored if v is None else v
+    def values(xs: list[float]) -> list[float | None]:
+        return [unscored if v is None else v for v in optional(xs)]
 
-    totals = [value(t) for t in s.total]
-    logs = {name: [value(x) for x in values] for name, values in s.per_source.items()}
+    totals = values(s.total)
+    logs = {name: values(xs) for name, xs in s.per_source.items()}
     return {"rewards": totals, "scores": totals, "extra_logs": logs}
 
 

@@ -22,16 +22,6 @@ _STOP = object()
 
 
 @dataclass
-class Scored:
-    """One request's share of a scored batch (floats; NaN = no score)."""
-
-    total: list[float]
-    per_source: dict[str, list[float]]
-    vetoed_by: list[str | None]
-    unscored: list[dict[str, str]]  # per row: source -> why it gave no score (only sources that say)
-
-
-@dataclass
 class _Job:
     rows: Rows
     future: Future = field(default_factory=Future)
@@ -54,8 +44,9 @@ class MicroBatcher:
         self._thread = threading.Thread(target=self._run, name="rlit-scorer", daemon=True)
         self._thread.start()
 
-    def submit(self, rows: Rows) -> "Future[Scored]":
-        """Queue ``rows``; the future gets their ``Scored`` share, or the error that stopped them."""
+    def submit(self, rows: Rows) -> "Future[RewardBatch]":
+        """Queue ``rows``; the future gets their share of the scored batch (``RewardBatch.slice``:
+        the batch's statistics, these rows' values), or the error that stopped them."""
         job = _Job(rows)
         with self._lock:  # no job may slip in behind the stop marker
             if self._closed:
@@ -118,16 +109,5 @@ class MicroBatcher:
         self.rows += len(merged)
         start = 0
         for job in jobs:
-            job.future.set_result(_slice(res, start, start + len(job.rows)))
+            job.future.set_result(res.slice(start, start + len(job.rows)))
             start += len(job.rows)
-
-
-def _slice(res: RewardBatch, a: int, b: int) -> Scored:
-    part = res.slice(a, b)
-    return Scored(total=part.total, per_source=part.per_source, vetoed_by=part.vetoed_by, unscored=unscored_reasons(part))
-
-
-def unscored_reasons(res: RewardBatch) -> list[dict[str, str]]:
-    """Per row, why each source that gave no score gave none (a source skipped under
-    ``on_error = "skip"`` gives its error as each lost row's reason)."""
-    return [{name: reasons[i] for name, reasons in res.unscored.items() if reasons[i] is not None} for i in range(len(res.total))]

@@ -168,7 +168,3 @@ def merge_rows(parts: list[Rows]) -> Rows:
             merged.columns[k] += p.columns.get(k, [None] * len(p))
     return merged
 
-
-def finite_or_none(x: float) -> float | None:
-    """JSON has no NaN: a missing score is null."""
-    return None if x is None or math.isnan(x) else float(x)
