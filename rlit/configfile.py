@@ -201,7 +201,7 @@ def format_error(exc: ValidationError, where: str, cls: type[BaseModel] | None =
     sep = " " if re.search(r": \[[^\]]*\]$", where) else ": "  # "run.toml: [ppo] learning_rate: ..."
     if err["type"] == "extra_forbidden":
         return _unknown_key(loc, where, sep, cls, data, unknown, err["msg"]) + tail
-    path, msg = _path(loc, data), err["msg"].removeprefix("Value error, ")
+    path, msg = key_path(loc, data), err["msg"].removeprefix("Value error, ")
     if err["type"] not in ("missing",) and loc and not isinstance(err.get("input"), (dict, list)):
         msg += f" (got {_short(err.get('input'))})"
     if not path:  # a cross-key rule (a model validator): its message names the keys
@@ -211,7 +211,7 @@ def format_error(exc: ValidationError, where: str, cls: type[BaseModel] | None =
 
 def _unknown_key(loc: tuple, where: str, sep: str, cls: type[BaseModel] | None, data: Any,
                  unknown: UnknownStyle, pydantic_msg: str) -> str:
-    key, parent = str(loc[-1]), _path(loc[:-1], data)
+    key, parent = str(loc[-1]), key_path(loc[:-1], data)
     model = _model_at(cls, loc[:-1]) if cls is not None else None
     valid = sorted(model.model_fields) if model is not None else []
     listing = f"; valid keys: {', '.join(valid)}" if valid else ""
@@ -219,8 +219,8 @@ def _unknown_key(loc: tuple, where: str, sep: str, cls: type[BaseModel] | None, 
         return f"{where}{sep + parent if parent else ''}: unknown key {key!r}{did_you_mean(key, valid)}{listing}"
     hint = did_you_mean(key, valid, "; ")
     if unknown == "listed":
-        return f"{where}{sep}{_path(loc, data)}: unknown key{listing}{hint}"
-    return f"{where}{sep}{_path(loc, data)}: {pydantic_msg}{hint}"
+        return f"{where}{sep}{key_path(loc, data)}: unknown key{listing}{hint}"
+    return f"{where}{sep}{key_path(loc, data)}: {pydantic_msg}{hint}"
 
 
 def did_you_mean(name: str, options: Iterable[str], sep: str = " ") -> str:
@@ -231,7 +231,7 @@ def did_you_mean(name: str, options: Iterable[str], sep: str = " ") -> str:
     return f" (did you mean {close[0]!r}?)" if sep == " " else f"{sep}did you mean {close[0]!r}?"
 
 
-def _path(loc: tuple, data: Any) -> str:
+def key_path(loc: tuple, data: Any = None) -> str:
     """``("sources", 0, "weight")`` -> ``sources[0].weight`` (``evals[0] ('a')`` with ``data``)."""
     out, node = "", data
     for part in loc:

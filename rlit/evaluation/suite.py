@@ -19,24 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
+from rlit.configfile import ConfigModel, build, read_toml
 from rlit.errors import ConfigError
 from rlit.lm.generation import GenerationSettings
 
 AggregateMethod = Literal["mean", "rate_above", "rate_below", "max", "min", "prompt_level", "instruction_level", "group_gap"]
 
 
-class _Strict(BaseModel):
-    # nan/inf pass every gt/lt bound (comparisons with nan are false), so reject them outright.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class ModelArgs(_Strict):
+class ModelArgs(ConfigModel):
     """Keywords passed to ``from_pretrained`` (``--model-args`` / the suite's ``model_args``).
 
     An allowlist, so a typo or a keyword that would run code (``trust_remote_code``) is an error
@@ -69,13 +64,7 @@ def parse_model_args(text: str | dict[str, Any] | None, what: str = "--model-arg
             if not sep or not key.strip():
                 raise ConfigError(f"{what}: {part!r} is not key=value")
             raw[key.strip()] = _scalar(value.strip())
-    try:
-        return ModelArgs.model_validate(raw).kwargs()
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(x) for x in err["loc"])
-        hint = f" (known: {', '.join(ModelArgs.model_fields)})" if err["type"] == "extra_forbidden" else ""
-        raise ConfigError(f"{what}: {key}: {err['msg']}{hint}") from None
+    return build(ModelArgs, raw, what).kwargs()
 
 
 def _scalar(value: str) -> Any:
@@ -86,7 +75,7 @@ def _scalar(value: str) -> Any:
     return parsed if isinstance(parsed, (bool, int, float, type(None))) else value
 
 
-class MetricSpec(_Strict):
+class MetricSpec(ConfigModel):
     """What scores a completion: one reward source, or a composite reward (file or inline)."""
 
     source: str | None = Field(None, description="A registered reward source name.")
@@ -103,7 +92,7 @@ class MetricSpec(_Strict):
         return self
 
 
-class LmEvalSpec(_Strict):
+class LmEvalSpec(ConfigModel):
     """A loglikelihood lm-eval task, run on the model object by the model evaluator a plugin registers as `lm-eval`."""
 
     task: str = Field(description="'crows-pairs', 'reference-loglikelihood' (built in, local data) or a path to an lm-eval task YAML.")
@@ -113,7 +102,7 @@ class LmEvalSpec(_Strict):
     trust_code: bool = Field(False, description="Allow a task YAML with `!function` to run the Python it names (like trust_remote_code).")
 
 
-class AggregateSpec(_Strict):
+class AggregateSpec(ConfigModel):
     method: AggregateMethod = Field("mean", description="How per-sample scores become one number.")
     threshold: float | None = Field(None, description="Threshold for rate_above / rate_below.")
     by: str | None = Field(None, description="A prompt column for a per-category breakdown (e.g. category).")
@@ -127,7 +116,7 @@ class AggregateSpec(_Strict):
         return self
 
 
-class GateSpec(_Strict):
+class GateSpec(ConfigModel):
     min: float | None = Field(None, description="Fail when the score is below this.")
     max: float | None = Field(None, description="Fail when the score is above this.")
     max_regression: float | None = Field(
@@ -135,7 +124,7 @@ class GateSpec(_Strict):
     alpha: float = Field(0.05, gt=0, lt=0.5, description="One-sided level of the regression test.")
 
 
-class EvalSpec(_Strict):
+class EvalSpec(ConfigModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Unique name (used in reports).")
     description: str = ""
     prompts: str | None = Field(None, description="JSONL path relative to the suite file, or 'scheme:spec'.")
@@ -156,7 +145,7 @@ class EvalSpec(_Strict):
         return self
 
 
-class Suite(_Strict):
+class Suite(ConfigModel):
     name: str
     description: str = ""
     include: list[str] = Field(default_factory=list, description="Other suite files whose evals this suite runs.")
@@ -178,32 +167,6 @@ class Suite(_Strict):
             if e.name == name:
                 return e
         raise ConfigError(f"{self.path}: no eval named {name!r} in suite {self.name!r}")
-
-
-def _loc(loc: tuple, raw: dict) -> str:
-    out, node = "", raw
-    for part in loc:
-        if isinstance(part, int):
-            name = node[part].get("name") if isinstance(node, list) and part < len(node) and isinstance(node[part], dict) else None
-            out += f"[{part}]" + (f" ({name!r})" if name else "")
-        else:
-            out += ("." if out else "") + str(part)
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    return out or "(top level)"
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"suite file not found: {path}")
-    try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
 def _prepare_evals(raw: dict, path: Path) -> dict:
@@ -230,13 +193,8 @@ def load_suite(path: str | Path, _seen: tuple[Path, ...] = ()) -> Suite:
     path = Path(path).resolve()
     if path in _seen:
         raise ConfigError(f"{path}: include cycle through {', '.join(str(p) for p in _seen)}")
-    raw = _prepare_evals(_read_toml(path), path)
-    try:
-        suite = Suite.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {_loc(err['loc'], raw)}: {err['msg']}{more}") from None
+    raw = _prepare_evals(read_toml(path, "suite file"), path)
+    suite = build(Suite, raw, str(path), names=True, unknown="pydantic")
     evals: list[EvalSpec] = []
     for inc in suite.include:
         evals.extend(load_suite(path.parent / inc, _seen + (path,)).evals)

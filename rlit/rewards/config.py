@@ -7,23 +7,18 @@ Validation errors are one line naming the file and the key, e.g.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from rlit.configfile import read_toml
+from rlit.configfile import ConfigModel, ConfigPath, build, config_folder, read_toml
 from rlit.errors import ConfigError
 
 Normalize = Literal["none", "batch", "running"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class VetoConfig(_Strict):
+class VetoConfig(ConfigModel):
     """Past the threshold (in the source's raw units), the row's total becomes ``penalty``."""
 
     above: float | None = Field(None, description="Veto when the raw score is greater than this.")
@@ -37,7 +32,7 @@ class VetoConfig(_Strict):
         return self
 
 
-class SourceConfig(_Strict):
+class SourceConfig(ConfigModel):
     """One ``[[sources]]`` entry."""
 
     name: str | None = Field(None, description="A registered reward source (see `rlit rewards`); with `function`, the source's name (default: the function's).")
@@ -99,13 +94,13 @@ def default_name(spec: str) -> str:
     return spec.rpartition(":")[2].split(".")[-1]
 
 
-class RewardConfig(_Strict):
+class RewardConfig(ConfigModel):
     """The whole reward config: top-level defaults plus a list of sources."""
 
     normalize: Normalize = Field("none", description="Default normalisation of every source: none | batch | running.")
     clip: float | None = Field(None, gt=0, description="Clip the total to [-clip, clip] (after vetoes); unset = no clipping.")
     cache_size: int = Field(100_000, ge=0, description="Rows kept per process in the in-memory score cache (0 = no memory cache).")
-    cache_dir: str | None = Field(None, description="Folder for a persistent sqlite score cache, relative to the config file.")
+    cache_dir: ConfigPath | None = Field(None, description="Folder for a persistent sqlite score cache, relative to the config file.")
     sources: list[SourceConfig] = Field(min_length=1, description="The reward sources, as [[sources]] tables.")
     _origin: str = PrivateAttr("reward config")
     _base_dir: str | None = PrivateAttr(None)  # the config file's folder: relative function files resolve here
@@ -117,9 +112,6 @@ class RewardConfig(_Strict):
             if s.key in seen:
                 raise ValueError(f"sources[{i}]: {s.key!r} appears twice; give one a distinct 'label'")
             seen.add(s.key)
-        for i, s in enumerate(self.sources):
-            if not math.isfinite(s.weight):
-                raise ValueError(f"sources[{i}].weight: must be a finite number")
         return self
 
     @property
@@ -144,43 +136,13 @@ def load_reward_config(source: str | Path | dict | RewardConfig, origin: str | N
         return source
     base: Path | None = Path(base_dir) if base_dir is not None else None
     if isinstance(source, (str, Path)):
-        data, origin, base = read_toml(source), origin or str(source), Path(source).parent
+        data, origin, base = read_toml(source), origin or str(source), config_folder(source)
     elif isinstance(source, dict):
         data, origin = source, origin or "reward config"
     else:
         raise ConfigError(f"reward config must be a path, a dict or a RewardConfig, not {type(source).__name__}")
-    try:
-        config = RewardConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{origin}: {format_validation_error(exc)}") from None
+    config = build(RewardConfig, data, origin, base, unknown="listed")
     config._origin = origin
     config._base_dir = str(base) if base is not None else None
-    if base is not None and config.cache_dir is not None:
-        config.cache_dir = str(base / config.cache_dir)
     return config
 
-
-def format_validation_error(exc: ValidationError) -> str:
-    """pydantic errors as ``sources[1].weight: message (got x)``, joined by '; '."""
-    parts = []
-    for err in exc.errors():
-        loc = ""
-        for item in err["loc"]:
-            loc += f"[{item}]" if isinstance(item, int) else (f".{item}" if loc else str(item))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown key; valid keys: {', '.join(_valid_keys(err['loc']))}"
-        elif err["type"] not in ("missing",) and "input" in err and not isinstance(err["input"], dict):
-            msg += f" (got {err['input']!r})"
-        if msg.startswith("."):  # a model validator naming the key it is about: "sources[0]" + ".name: ..."
-            parts.append(f"{loc}{msg}")
-            continue
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
-def _valid_keys(loc: tuple) -> list[str]:
-    model: type[BaseModel] = RewardConfig
-    if len(loc) >= 3 and loc[0] == "sources":
-        model = VetoConfig if len(loc) >= 4 and loc[2] == "veto" else SourceConfig
-    return sorted(model.model_fields)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -63,8 +64,6 @@ def _as_dataset(rows: list[dict[str, str]], conversational: bool) -> Any:
 
 def train_sft(cfg: SFTStageConfig) -> dict[str, Any]:
     """Run SFT and save the model to ``cfg.output_dir``. Returns train/eval losses and timings."""
-    import time
-
     from trl import SFTConfig, SFTTrainer
 
     # Cheap checks first: options, the output folder and the data fail before the model loads.
