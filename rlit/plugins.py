@@ -150,9 +150,10 @@ class PluginRegistry:
         for cls in rewards:
             self._add_source(cls, info)
         for scheme, loader in prompt_sets:
-            self._add_prompt_set(scheme, loader, info)
+            self._add_named("prompt-set scheme", self.prompt_sets, self.prompt_set_plugins, scheme, loader, info, info.prompt_sets)
         for evaluator_name, evaluator in evaluators:
-            self._add_model_evaluator(evaluator_name, evaluator, info)
+            self._add_named("model evaluator", self.model_evaluators, self.model_evaluator_plugins, evaluator_name, evaluator,
+                            info, info.model_evaluators)
 
     def _call_hook(self, plugin: Any, hook: str, pack: Callable[..., Any]) -> list[Any]:
         """Call one plugin's implementation of a register-style hook alone; return what it registered."""
@@ -184,23 +185,15 @@ class PluginRegistry:
         owners = [self.sources[name], *self.conflicts.get(name, [])]
         return f"reward source name {name!r} is registered twice: by " + " and by ".join(o.owner() for o in owners)
 
-    def _add_prompt_set(self, scheme: str, loader: Any, info: PluginInfo) -> None:
-        if scheme in self.prompt_sets:
-            other = self.prompt_set_plugins[scheme]
-            self._fail(info.name, info.distribution, f"prompt-set scheme {scheme!r} is already registered by plugin {other!r}; ignored")
+    def _add_named(self, kind: str, table: dict[str, Any], owners: dict[str, str], name: str, value: Any,
+                   info: PluginInfo, listed: list[str]) -> None:
+        """Keep the first registration of a name (a prompt-set scheme, a model evaluator); a second
+        is recorded as a load failure naming the first."""
+        if name in table:
+            self._fail(info.name, info.distribution, f"{kind} {name!r} is already registered by plugin {owners[name]!r}; ignored")
             return
-        self.prompt_sets[scheme] = loader
-        self.prompt_set_plugins[scheme] = info.name
-        info.prompt_sets.append(scheme)
-
-    def _add_model_evaluator(self, name: str, evaluator: Any, info: PluginInfo) -> None:
-        if name in self.model_evaluators:
-            other = self.model_evaluator_plugins[name]
-            self._fail(info.name, info.distribution, f"model evaluator {name!r} is already registered by plugin {other!r}; ignored")
-            return
-        self.model_evaluators[name] = evaluator
-        self.model_evaluator_plugins[name] = info.name
-        info.model_evaluators.append(name)
+        table[name], owners[name] = value, info.name
+        listed.append(name)
 
     def remove_plugin(self, name: str) -> None:
         """Unregister a plugin and forget everything it registered (for tests of temporary plugins)."""
