@@ -68,8 +68,8 @@ class Scorer:
         details = None
         if self.verdicts:
             name, declared = self.verdicts
-            rows = self.composite.source_details(prompts, completions, **columns)[name]
-            details = [verdict_record(d, declared, columns, i) for i, d in enumerate(rows)]
+            res = self.composite.with_details(res, prompts, completions, **columns)
+            details = [verdict_record(d, declared, columns, i) for i, d in enumerate(res.details[name])]
         counts = {"cached": len(completions) - computed, "computed": computed}
         if self.single:  # the source's own scores, with no composite statistics around them
             return Scored(res.per_source[self.names[0]], res.per_source, {}, details, self.higher_is_better, **counts)
