@@ -55,3 +55,39 @@ def test_sft_config_resolves_like_every_other_stage(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = load_stage(SFTStageConfig, "cfg/sft.toml", "sft")
     assert cfg.train_file == str(tmp_path / "cfg" / "t.jsonl") and cfg.output_dir == str(tmp_path / "cfg" / "out")
+
+
+def test_the_ppo_key_reference_in_the_docs_is_generated_from_the_models():
+    from pathlib import Path
+
+    from rlit.training.ppo.config import config_reference
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "training-ppo.md").read_text(encoding="utf-8")
+    assert config_reference().strip() in docs
+
+
+def test_defaults_resolve_like_written_paths(tmp_path):
+    cfg = build(Stage, {}, "s.toml", tmp_path)
+    assert cfg.data == str(tmp_path / "d.jsonl") and cfg.model == "org/name"
+
+
+@pytest.mark.parametrize("unknown, message", [
+    ("named", r"^s.toml: inner: unknown key 'rte' \(did you mean 'rate'\?\); valid keys: rate$"),
+    ("listed", r"^s.toml: inner.rte: unknown key; valid keys: rate; did you mean 'rate'\?$"),
+    ("pydantic", r"^s.toml: inner.rte: Extra inputs are not permitted; did you mean 'rate'\?$"),
+])
+def test_one_formatter_names_the_unknown_key_and_the_closest_valid_one(unknown, message):
+    with pytest.raises(ConfigError, match=message):
+        build(Stage, {"inner": {"rte": 2.0}}, "s.toml", unknown=unknown)
+
+
+def test_array_items_are_named_by_their_name_key():
+    class Item(ConfigModel):
+        name: str
+        size: Annotated[int, POSITIVE] = 1
+
+    class Doc(ConfigModel):
+        items: list[Item]
+
+    with pytest.raises(ConfigError, match=r"^d.toml: items\[1\] \('b'\).size: Input should be greater than 0 \(got 0\)$"):
+        build(Doc, {"items": [{"name": "a"}, {"name": "b", "size": 0}]}, "d.toml", names=True)
