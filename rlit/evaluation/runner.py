@@ -14,7 +14,6 @@ computed is lost. An interrupted run (Ctrl-C, SIGTERM) writes its finished evals
 
 from __future__ import annotations
 
-import difflib
 import platform
 import time
 from contextlib import nullcontext
@@ -28,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rlit import interrupts
 from rlit.atomic import check_writable, refuse_same_file
+from rlit.configfile import did_you_mean
 from rlit.devices import DTYPES, check_device
 from rlit.errors import ConfigError, RlitError
 from rlit.evaluation.gate import apply_gates
@@ -35,7 +35,7 @@ from rlit.evaluation.lm_eval_tasks import check_task, run_lm_eval, trusting_code
 from rlit.evaluation.metrics import Aggregate, Scorer, aggregate
 from rlit.evaluation.prompts import columns_of, load_prompt_set
 from rlit.evaluation.report import write_reports
-from rlit.evaluation.results import EvalResult, SuiteResults, write_samples
+from rlit.evaluation.results import EvalResult, SuiteResults, Unit, write_samples
 from rlit.evaluation.stats import bootstrap_ci, mean_std
 from rlit.evaluation.suite import EvalSpec, Suite, load_suite, parse_model_args
 from rlit.lm.cache import JsonlCache, default_cache_dir
@@ -214,8 +214,7 @@ def select_evals(suite: Suite, only: str | list[str] | None) -> list[EvalSpec]:
     known = [e.name for e in suite.evals]
     for name in names:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"evals: {', '.join(known)}"
+            hint = did_you_mean(name, known, "") or f"evals: {', '.join(known)}"
             raise ConfigError(f"--evals: no eval named {name!r} in {suite.path or suite.name}; {hint}")
     if not names:
         raise ConfigError("--evals: no eval names given")
@@ -331,15 +330,15 @@ def _run_lm_eval(spec: EvalSpec, ctx: _Context, limit: int | None) -> dict[str, 
     check_task(spec.lm_eval, Path(spec.base_dir))
     lm = ctx.lm()
     out = run_lm_eval(spec.lm_eval, lm.model, lm.tokenizer, Path(spec.base_dir), n)
-    units = out["units"]
-    mean = mean_std(u["value"] for u in units)[0]
+    units = [Unit.model_validate(u) for u in out["units"]]  # the evaluator's hand-off, typed once here
+    mean = mean_std(u.value for u in units)[0]
     if spec.lm_eval.target is not None:
         stat, value, higher = f"distance:{spec.lm_eval.target}", abs(mean - spec.lm_eval.target), False
     else:
         stat, value, higher = "mean", mean, True
     cats: dict[str, list[float]] = {}
     for u in units:
-        cats.setdefault(u["category"] or "(all)", []).append(u["value"])
+        cats.setdefault(u.category or "(all)", []).append(u.value)
     return {"kind": "lm_eval", "lm_eval": {**spec.lm_eval.model_dump(), "version": out["lm_eval_version"]},
             "prompts": {"source": spec.lm_eval.task, "sha256": out["data_sha256"], "n": len(units),
                         "selection": out.get("selection")},

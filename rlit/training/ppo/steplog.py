@@ -7,17 +7,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rlit.jsonl import json_safe
+
 TIMING_KEYS = ("time/", "tokens_per_s", "wall")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
 
 
 class StepLog:
@@ -49,7 +41,7 @@ class StepLog:
 
     def write(self, record: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(_clean(record)) + "\n")
+            fh.write(json.dumps(json_safe(record)) + "\n")
             fh.flush()
 
 
