@@ -223,12 +223,14 @@ def _unknown_key(loc: tuple, where: str, sep: str, cls: type[BaseModel] | None, 
     return f"{where}{sep}{key_path(loc, data)}: {pydantic_msg}{hint}"
 
 
-def did_you_mean(name: str, options: Iterable[str], sep: str = " ") -> str:
-    """``" (did you mean 'x'?)"`` for the closest of ``options``, else ``""``: the one helper."""
-    close = difflib.get_close_matches(name, list(options), n=1)
+def did_you_mean(name: str, options: Iterable[str], sep: str = " ", n: int = 1) -> str:
+    """The one "did you mean" of the project: ``" (did you mean 'x'?)"`` for the closest of
+    ``options`` (up to ``n``), ``"{sep}did you mean 'x'?"`` for another ``sep``; ``""`` when none is close."""
+    close = difflib.get_close_matches(name, list(options), n=n)
     if not close:
         return ""
-    return f" (did you mean {close[0]!r}?)" if sep == " " else f"{sep}did you mean {close[0]!r}?"
+    names = ", ".join(repr(c) for c in close)
+    return f" (did you mean {names}?)" if sep == " " else f"{sep}did you mean {names}?"
 
 
 def key_path(loc: tuple, data: Any = None) -> str:

@@ -10,7 +10,6 @@ it is an error naming both distributions (and strict mode fails at load time).
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -20,6 +19,7 @@ from typing import Any, Callable
 import pluggy
 
 from rlit import hookspecs
+from rlit.configfile import did_you_mean
 from rlit.errors import PluginError
 from rlit.rewards.build import build_reward
 from rlit.rewards.composite import CompositeReward
@@ -254,8 +254,7 @@ def _check_source_class(cls: Any) -> str | None:
 
 def unknown_name_message(kind: str, name: str, known: Any) -> str:
     """``unknown <kind> 'x'; did you mean 'y'? (available: ...)`` for registry look-ups."""
-    close = difflib.get_close_matches(name, list(known), n=3)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, known, "; ", n=3)
     listed = ", ".join(sorted(known)) or "none installed"
     return f"unknown {kind} {name!r}{hint} (available: {listed})"
 

@@ -7,12 +7,12 @@ layer never imports the plugins layer.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 from pathlib import Path
 from typing import Any
 
+from rlit.configfile import did_you_mean
 from rlit.errors import ConfigError, PluginError, RlitError
 from rlit.rewards.composite import CompositeReward, SourceEntry, make_cache
 from rlit.rewards.config import RewardConfig, SourceConfig, load_reward_config
@@ -71,9 +71,8 @@ def resolve_function(sc: SourceConfig, where: str, base_dir: Path | None) -> tup
         if key in reserved:  # rlit fills these from the row: an option would silently replace them
             raise ConfigError(f"{where}.options.{key}: {key!r} is filled from each row for signature = {sc.signature!r}; it cannot be an option")
         if key not in names and not takes_any:
-            close = difflib.get_close_matches(key, sorted(names), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}.options.{key}: {label} takes no keyword {key!r}{hint}; its parameters: {', '.join(sorted(names)) or 'none'}")
+            raise ConfigError(f"{where}.options.{key}: {label} takes no keyword {key!r}{did_you_mean(key, sorted(names))}; "
+                              f"its parameters: {', '.join(sorted(names)) or 'none'}")
     for key in sc.columns:
         if sc.signature == "trl" and key in ("prompts", "completions"):
             raise ConfigError(f"{where}.columns.{key}: {key!r} is the row's {key[:-1]}; map a column to another parameter")

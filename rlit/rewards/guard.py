@@ -4,7 +4,6 @@ naming the source. (Building sources from a config is ``rlit.rewards.build``.)""
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import inspect
@@ -18,6 +17,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from rlit.configfile import did_you_mean
 from rlit.errors import ConfigError, SourceError
 from rlit.rewards.batch import Score, Unscorable
 
@@ -63,9 +63,7 @@ def check_options(cls: type, options: dict[str, Any], where: str) -> None:
     listed = ", ".join(f"{o.name} ({o.type}, default {o.default!r})" if not o.required else f"{o.name} ({o.type}, required)" for o in known) or "none"
     for key in options:
         if key not in valid and not takes_any:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{where}.options.{key}: unknown option for reward source {cls.name!r}{hint}; valid options: {listed}")
+            raise ConfigError(f"{where}.options.{key}: unknown option for reward source {cls.name!r}{did_you_mean(key, valid)}; valid options: {listed}")
     missing = [o.name for o in known if o.required and o.name not in options]
     if missing:
         raise ConfigError(f"{where}.options: reward source {cls.name!r} needs option(s) {', '.join(missing)}; valid options: {listed}")
