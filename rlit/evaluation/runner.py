@@ -28,7 +28,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rlit import interrupts
 from rlit.atomic import check_writable, refuse_same_file
 from rlit.configfile import did_you_mean
-from rlit.configfile import did_you_mean
 from rlit.devices import DTYPES, check_device
 from rlit.errors import ConfigError, RlitError
 from rlit.evaluation.gate import apply_gates
