@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Sequence
 
-from tqdm.auto import tqdm
-
 from pydantic import Field, PrivateAttr
+from tqdm.auto import tqdm
 
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_OPEN_CLOSED, ConfigModel, ConfigPath, Device, ModelName, build, config_folder, load_stage
 from rlit.atomic import check_writable, refuse_same_file, write_text
