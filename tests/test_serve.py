@@ -274,6 +274,27 @@ def test_micro_batcher_keeps_jobs_whole_and_in_order(reg):
     assert all(n <= 5 for n in CharCount.batch_sizes) and sum(CharCount.batch_sizes) == 10
 
 
+def test_micro_batcher_waits_for_the_callers_it_just_answered(reg):
+    """Closed-loop callers (each sends its next row when its reply comes): after the first batch,
+    every batch waits (up to wait_fraction x the last call's 1 s) for all of them, instead of
+    alternating between cohorts of whoever was queued at the time."""
+    batcher = MicroBatcher(composite(reg, {"name": "test-boom"}), max_rows=64, max_wait=0.0, wait_fraction=1.0)
+
+    def caller(round_trip: float) -> None:
+        for k in range(3):  # distinct rows: a cached row would not take the source's time
+            batcher.submit(Rows([""], [f"SLOW {round_trip} {k}"])).result(60)
+            time.sleep(round_trip)  # the reply's way back and the next request's way in
+
+    threads = [threading.Thread(target=caller, args=(0.03 * i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    batcher.close()
+    assert batcher.rows == 12
+    assert batcher.batches <= 4  # the first batch may hold only the first caller; then all four each time
+
+
 def test_mappings():
     assert completion_from_query("P: hi A: yo</s><pad><pad>", "P: hi", ("</s>", "<pad>")) == " A: yo"
     with pytest.raises(ValueError):

@@ -20,7 +20,8 @@ def serve_command(
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port (0 = any free port, printed at start)."),
     token: Optional[str] = typer.Option(None, "--token", envvar="RLIT_SERVE_TOKEN", help="Bearer token clients must send (env RLIT_SERVE_TOKEN keeps it out of the process list)."),
     max_batch_rows: int = typer.Option(256, "--max-batch-rows", min=1, help="Rows of concurrent requests merged into one composite call."),
-    max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0, help="How long the scorer waits for more requests to fill a batch."),
+    max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0, help="How long the scorer waits for more requests to fill a batch (at least)."),
+    wait_fraction: float = typer.Option(0.25, "--wait-fraction", min=0, max=1, help="Longest wait for the clients just answered to send again, as a fraction of the last batch's scoring time."),
     max_request_rows: int = typer.Option(1024, "--max-request-rows", min=1, help="Rows (or queries) allowed in one request."),
     max_request_bytes: int = typer.Option(8 * 1024 * 1024, "--max-request-bytes", min=1, help="Request body size limit."),
     label_column: str = typer.Option("label", "--label-column", help="Column that OpenRLHF's labels become (an object label gives one column per key)."),
@@ -33,7 +34,7 @@ def serve_command(
     from rlit.serving.run import check_host, serve
 
     settings = ServeSettings(
-        max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms, max_request_rows=max_request_rows,
+        max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms, wait_fraction=wait_fraction, max_request_rows=max_request_rows,
         max_request_bytes=max_request_bytes, token=token, label_column=label_column,
         strip_suffixes=tuple(strip_suffix) if strip_suffix else DEFAULT_STRIP_SUFFIXES, unscored_reward=unscored_reward,
     )

@@ -38,7 +38,7 @@ def build_app(reward: CompositeReward, settings: ServeSettings | None = None) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state["batcher"] = MicroBatcher(reward, settings.max_batch_rows, settings.max_wait_ms / 1000)
+        state["batcher"] = MicroBatcher(reward, settings.max_batch_rows, settings.max_wait_ms / 1000, settings.wait_fraction)
         try:
             yield
         finally:  # uvicorn has finished the in-flight requests by now (graceful shutdown)

@@ -23,7 +23,8 @@ class ServeSettings:
     """How the server batches, bounds and maps requests (the CLI's options, in one place)."""
 
     max_batch_rows: int = 256  # rows merged into one composite call
-    max_wait_ms: float = 2.0  # how long the scorer waits for more requests to fill a batch
+    max_wait_ms: float = 2.0  # how long the scorer waits for more requests to fill a batch (at least)
+    wait_fraction: float = 0.25  # ...or up to this fraction of the last composite call's time, for callers it just answered
     max_request_rows: int = 1024  # rows (or queries) in one request
     max_request_bytes: int = 8 * 1024 * 1024  # request body size
     token: str | None = None  # bearer token; None = no authentication (loopback only)
@@ -39,6 +40,8 @@ class ServeSettings:
                 raise ConfigError(f"serve: {key.replace('_', '-')} must be at least 1, got {getattr(self, key)}")
         if not (math.isfinite(self.max_wait_ms) and self.max_wait_ms >= 0):
             raise ConfigError(f"serve: max-wait-ms must be a finite number >= 0, got {self.max_wait_ms}")
+        if not (math.isfinite(self.wait_fraction) and 0 <= self.wait_fraction <= 1):
+            raise ConfigError(f"serve: wait-fraction must be between 0 and 1, got {self.wait_fraction}")
         if self.unscored_reward is not None and not math.isfinite(self.unscored_reward):
             raise ConfigError(f"serve: unscored-reward must be a finite number, got {self.unscored_reward}")
         if self.token is not None and not self.token.strip():
