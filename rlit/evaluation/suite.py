@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from rlit.configfile import ConfigModel, build, read_toml
+from rlit.configfile import ConfigModel, ConfigPath, build, read_toml
 from rlit.errors import ConfigError
 from rlit.lm.generation import GenerationSettings
 
@@ -148,7 +148,7 @@ class EvalSpec(ConfigModel):
 class Suite(ConfigModel):
     name: str
     description: str = ""
-    include: list[str] = Field(default_factory=list, description="Other suite files whose evals this suite runs.")
+    include: list[ConfigPath] = Field(default_factory=list, description="Other suite files whose evals this suite runs (relative to this file).")
     generation: dict[str, Any] = Field(default_factory=dict, description="Generation defaults for this file's evals.")
     gates: dict[str, GateSpec] = Field(default_factory=dict, description="Gate overrides by eval name (e.g. in release.toml).")
     evals: list[EvalSpec] = Field(default_factory=list)
@@ -194,10 +194,10 @@ def load_suite(path: str | Path, _seen: tuple[Path, ...] = ()) -> Suite:
     if path in _seen:
         raise ConfigError(f"{path}: include cycle through {', '.join(str(p) for p in _seen)}")
     raw = _prepare_evals(read_toml(path, "suite file"), path)
-    suite = build(Suite, raw, str(path), names=True, unknown="pydantic")
+    suite = build(Suite, raw, str(path), path.parent, names=True, unknown="pydantic")
     evals: list[EvalSpec] = []
     for inc in suite.include:
-        evals.extend(load_suite(path.parent / inc, _seen + (path,)).evals)
+        evals.extend(load_suite(inc, _seen + (path,)).evals)
     evals.extend(suite.evals)
     if suite.trust_code:  # the opt-in covers this file's own evals, not its includes'
         evals[len(evals) - len(suite.evals):] = [_trusting(e) for e in suite.evals]
@@ -213,5 +213,5 @@ def load_suite(path: str | Path, _seen: tuple[Path, ...] = ()) -> Suite:
         evals[names.index(name)] = evals[names.index(name)].model_copy(update={"gate": gate})
     digest = hashlib.sha256(path.read_bytes())
     for inc in suite.include:
-        digest.update((path.parent / inc).resolve().read_bytes())
+        digest.update(Path(inc).read_bytes())
     return suite.model_copy(update={"evals": evals, "path": str(path), "sha256": digest.hexdigest()[:16]})

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from rlit.configfile import resolve_path
 from rlit.errors import ConfigError, PluginError
 from rlit.rewards.config import parse_function_spec
 from rlit.rewards.guard import code_fingerprint
@@ -68,10 +69,7 @@ def _import_module(name: str, where: str) -> Any:
 
 
 def _import_file(target: str, base_dir: Path | None, where: str) -> Any:
-    path = Path(target).expanduser()
-    if not path.is_absolute():
-        path = (base_dir or Path.cwd()) / path  # relative to the config file, like every path in it
-    path = path.resolve()
+    path = Path(resolve_path(target, base_dir or Path.cwd())).resolve()  # relative to the config file, like every path in it
     if not path.is_file():
         raise ConfigError(f"{where}: file not found: {path}")
     if path.suffix != ".py":
