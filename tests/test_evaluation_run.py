@@ -230,7 +230,7 @@ def test_sampling_with_seed_is_reproducible(tmp_path, plugin, tiny_policy_dir):
     a = evaluate(suite, str(tiny_policy_dir), cache_dir=None, progress=False, limit=2)
     b = evaluate(suite, str(tiny_policy_dir), cache_dir=None, progress=False, limit=2)
     comps = a.evals["letters"].completions
-    assert all(len(c.completions) == 2 for c in comps)
+    assert all(len(c["completions"]) == 2 for c in comps)
     assert comps == b.evals["letters"].completions
 
 

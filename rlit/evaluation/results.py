@@ -91,13 +91,6 @@ class GateVerdict(BaseModel):
         return [c for c in self.checks if not c.passed]
 
 
-class CompletionsOfPrompt(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    key: Any = None
-    prompt: Any = None
-    completions: list[Any] = Field(default_factory=list)
-
-
 class EvalResult(BaseModel):
     """One eval's result; an ``ok`` result carries what the gate reads (value, units, stat,
     higher_is_better), an ``error`` one the message. ``comparison`` and ``gate`` are filled by
@@ -126,7 +119,9 @@ class EvalResult(BaseModel):
     metric: dict[str, Any] | None = None
     aggregate: dict[str, Any] | None = None
     lm_eval: dict[str, Any] | None = None
-    completions: list[CompletionsOfPrompt] | None = None
+    # Per-prompt rows {"key", "prompt", "completions"}: a payload like samples_<eval>.jsonl, kept
+    # as plain JSON (thousands of small models would make loading a results file 5x slower).
+    completions: list[dict[str, Any]] | None = None
     comparison: Comparison | None = None
     gate_spec: dict[str, Any] | None = None
     gate: GateVerdict | None = None

@@ -50,8 +50,9 @@ def _from_results(record: EvalResult) -> list[dict[str, Any]]:
     values = {} if per_group else {u.key: u.value for u in record.units or []}
     rows = []
     for c in record.completions or []:
-        for i, text in enumerate(c.completions):
-            rows.append({"key": c.key, "sample": i, "prompt": c.prompt, "completion": text, "score": values.get(c.key)})
+        for i, text in enumerate(c.get("completions") or []):
+            rows.append({"key": c.get("key"), "sample": i, "prompt": c.get("prompt"), "completion": text,
+                         "score": values.get(c.get("key"))})
     return rows
 
 
