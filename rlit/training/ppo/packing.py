@@ -3,14 +3,14 @@
 A PPO batch is laid out as ``[left-padded prompt | right-padded response]``: every row is as wide
 as the longest prompt plus the longest response. In the quick start (prompts 39-79 tokens,
 responses 7-96) about a third of that rectangle is padding, and every forward and backward pass
-of the reference, the policy and the critic paid for it, attention twice over (it is quadratic
-in the width, and with a padding mask the kernel cannot skip the causal upper triangle).
+of the reference, the policy and the critic paid for it.
 
 :func:`response_states` moves each row's real tokens to the front (positions 0, 1, ... as the
 padded layout's position ids give them), sorts the rows by length and runs the backbone on groups
-of rows, each group only as wide as its longest row and with no attention mask: padding then sits
-only after a row's last real token, where causal attention keeps it from every real position.
-The result is the same computation as the padded forward, up to float rounding.
+of rows, each group only as wide as its longest row: padding then sits only after a row's last
+real token, where causal attention keeps it from every real position, so no padding mask is
+needed. The result is the same computation as the padded forward, up to float rounding
+(tests/test_ppo_step_equivalence.py states the tolerance).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def response_states(backbone: Any, input_ids: torch.Tensor, attention_mask: torc
         width = max(widths[start], 1)
         ids = packed[group, :width]
         pos = torch.arange(width, device=ids.device).expand(ids.shape[0], width)
-        hidden = backbone(input_ids=ids, position_ids=pos, use_cache=False).last_hidden_state
+        # an all-ones mask: causal attention alone (and transformers does not warn about padding)
+        hidden = backbone(input_ids=ids, attention_mask=torch.ones_like(ids), position_ids=pos, use_cache=False).last_hidden_state
         index = targets[group].clamp(0, width - 1)
         parts.append(hidden.gather(1, index[:, :, None].expand(-1, -1, hidden.shape[-1])))
     states = torch.cat(parts)

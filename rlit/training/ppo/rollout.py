@@ -208,9 +208,12 @@ def token_logprobs(
             states = response_states(parts[0], input_ids, attention_mask, response_len)
         if values_only:
             return None, None, value_head.values(states)
-        logp, ent = chosen_logprobs(states.reshape(-1, states.shape[-1]), parts[1], targets.reshape(-1), temperature, with_entropy)
+        # only real response tokens go through the LM head; padding gets log-prob and entropy 0
+        real = attention_mask[:, -response_len:].bool()
+        logp, ent = chosen_logprobs(states[real], parts[1], targets[real], temperature, with_entropy)
         values = value_head.values(states) if value_head is not None else None
-        return logp.view(targets.shape), None if ent is None else ent.view(targets.shape), values
+        zeros = torch.zeros(targets.shape, dtype=logp.dtype, device=logp.device)
+        return zeros.masked_scatter(real, logp), None if ent is None else zeros.masked_scatter(real, ent), values
     if values_only:
         with torch.no_grad():
             out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions(attention_mask),
