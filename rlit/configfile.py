@@ -161,19 +161,19 @@ def read_config(path: str | Path, sets: Sequence[str] = ()) -> dict[str, Any]:
 
 
 def build(cls: type[M], data: Any, where: str, base: str | Path | None = None, *,
-          names: bool = False, unknown: UnknownStyle = "named") -> M:
+          names: bool = False, tables: bool = False, unknown: UnknownStyle = "named") -> M:
     """Validate ``data`` (a parsed TOML table) into model ``cls``: the one loader of every config.
 
     ``where`` prefixes errors (``"sft.toml"``, ``"run.toml: [ppo]"``); ``base``: the folder of the
     config file the table came from, which ``ConfigPath``/``ModelName`` fields resolve against
-    (unset: they are left as given). ``names`` and ``unknown``: see :func:`format_error`.
+    (unset: they are left as given). ``names``, ``tables``, ``unknown``: see :func:`format_error`.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
     try:
         return cls.model_validate(data, context={"base": Path(base) if base is not None else None})
     except ValidationError as exc:
-        raise ConfigError(format_error(exc, where, cls, data if names else None, unknown)) from None
+        raise ConfigError(format_error(exc, where, cls, data if names else None, unknown, tables)) from None
 
 
 # -- the one error formatter -------------------------------------------------------------------
@@ -186,11 +186,12 @@ UnknownStyle = Literal["named", "listed", "pydantic"]
 
 
 def format_error(exc: ValidationError, where: str, cls: type[BaseModel] | None = None, data: Any = None,
-                 unknown: UnknownStyle = "named") -> str:
+                 unknown: UnknownStyle = "named", tables: bool = False) -> str:
     """One line for the first error of ``exc``: ``where``, the key's path, the message, the value.
 
     ``cls`` lists the valid keys of an unknown key's table; ``data``, when given, names array
-    items by their ``name`` (``evals[0] ('a').limit``). A validator whose message starts with
+    items by their ``name`` (``evals[0] ('a').limit``); ``tables``: the top-level keys are the
+    file's TOML tables, shown as ``[ppo] learning_rate``. A validator whose message starts with
     ``.`` names a key below the one it checks (``sources[0]`` + ``.name: Field required``).
     """
     # Unknown keys first: a misspelt key usually explains the "Field required" that follows it.
@@ -198,29 +199,42 @@ def format_error(exc: ValidationError, where: str, cls: type[BaseModel] | None =
     err, loc = errors[0], tuple(errors[0]["loc"])
     more = {e["loc"][:1] for e in errors[1:]} - {loc[:1]}
     tail = f" (and {len(more)} more)" if more else ""
-    sep = " " if re.search(r": \[[^\]]*\]$", where) else ": "  # "run.toml: [ppo] learning_rate: ..."
     if err["type"] == "extra_forbidden":
-        return _unknown_key(loc, where, sep, cls, data, unknown, err["msg"]) + tail
-    path, msg = key_path(loc, data), err["msg"].removeprefix("Value error, ")
+        return _unknown_key(loc, where, cls, data, unknown, tables, err["msg"]) + tail
+    msg = err["msg"].removeprefix("Value error, ")
     if err["type"] not in ("missing",) and loc and not isinstance(err.get("input"), (dict, list)):
         msg += f" (got {_short(err.get('input'))})"
-    if not path:  # a cross-key rule (a model validator): its message names the keys
-        return f"{where}: {msg}{tail}"
-    return f"{where}{sep}{path}{'' if msg.startswith('.') else ': '}{msg}{tail}"
+    return f"{_at(where, _located(loc, data, tables))}{'' if msg.startswith('.') else ': '}{msg}{tail}"
 
 
-def _unknown_key(loc: tuple, where: str, sep: str, cls: type[BaseModel] | None, data: Any,
-                 unknown: UnknownStyle, pydantic_msg: str) -> str:
-    key, parent = str(loc[-1]), key_path(loc[:-1], data)
+def _unknown_key(loc: tuple, where: str, cls: type[BaseModel] | None, data: Any, unknown: UnknownStyle,
+                 tables: bool, pydantic_msg: str) -> str:
+    key = str(loc[-1])
     model = _model_at(cls, loc[:-1]) if cls is not None else None
     valid = sorted(model.model_fields) if model is not None else []
     listing = f"; valid keys: {', '.join(valid)}" if valid else ""
     if unknown == "named":
-        return f"{where}{sep + parent if parent else ''}: unknown key {key!r}{did_you_mean(key, valid)}{listing}"
+        return f"{_at(where, _located(loc[:-1], data, tables))}: unknown key {key!r}{did_you_mean(key, valid)}{listing}"
     hint = did_you_mean(key, valid, "; ")
     if unknown == "listed":
-        return f"{where}{sep}{key_path(loc, data)}: unknown key{listing}{hint}"
-    return f"{where}{sep}{key_path(loc, data)}: {pydantic_msg}{hint}"
+        return f"{_at(where, _located(loc, data, tables))}: unknown key{listing}{hint}"
+    return f"{_at(where, _located(loc, data, tables))}: {pydantic_msg}{hint}"
+
+
+def _at(where: str, path: str) -> str:
+    """``where`` and a key path: ``run.toml: [ppo] learning_rate`` (after a table header a space),
+    ``p.toml: [ppo]: [generation] temperature``, ``reward.toml: sources[0].weight``."""
+    if not path:
+        return where
+    after_header = re.search(r": \[[^\]]*\]$", where) and not path.startswith("[")
+    return f"{where}{' ' if after_header else ': '}{path}"
+
+
+def _located(loc: tuple, data: Any, tables: bool) -> str:
+    if not (tables and loc and isinstance(loc[0], str)):
+        return key_path(loc, data)
+    rest = key_path(loc[1:], data.get(loc[0]) if isinstance(data, dict) else None)
+    return f"[{loc[0]}]" + (f" {rest}" if rest else "")
 
 
 def did_you_mean(name: str, options: Iterable[str], sep: str = " ", n: int = 1) -> str:

@@ -13,8 +13,8 @@ A config file looks like (every table but ``[model]`` and ``[data]`` optional)::
     [output]
     dir = "runs/ppo"
 
-Errors name the file and the key (``run.toml: [ppo] key 'kl_coeff': unknown key ... did you mean
-'kl_coef'?``). Relative paths resolve against the config file's folder.
+Errors name the file and the key (``run.toml: [ppo]: unknown key 'kl_coeff' (did you mean
+'kl_coef'?)``). Relative paths resolve against the config file's folder.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from rlit.configfile import (AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_CLOSED, UNIT_OPEN_CLOSED, ConfigModel, ConfigPath, Device, ModelName,
-                             build, did_you_mean, naming_overrides, read_config, reference_table, resolve_path)
-from rlit.errors import ConfigError
+                             build, naming_overrides, read_config, reference_table)
 from rlit.training.trl_common import LoraOptions
 
 
@@ -142,20 +141,50 @@ class WatchConfig(ConfigModel):
 
 
 class PPORunConfig(ConfigModel):
-    """A whole ``rlit train ppo`` config file."""
+    """A whole ``rlit train ppo`` config file: one model per table, validated in one pass."""
 
     model: ModelConfig
     data: DataConfig
-    reward: dict[str, Any] | str
+    reward: dict[str, Any] | str | None = Field(
+        None, description="The composite reward as an inline [reward] table (docs/reward-config.md); once loaded, the path of reward_config when that was given instead.")
+    reward_config: ConfigPath | None = Field(None, description="Path of a reward TOML instead of a [reward] table.")
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     ppo: PPOConfig = Field(default_factory=PPOConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)
-    source: str = "<dict>"
+    _source: str = PrivateAttr("<dict>")  # the file (and table) it was read from, for messages
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @field_validator("reward", mode="before")
+    @classmethod
+    def _reward_is_a_table(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("should be a table (the reward config's format), or use reward_config = \"reward.toml\"")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_table_rules(self) -> "PPORunConfig":
+        if self.reward is not None and self.reward_config is not None:
+            raise ValueError("set either [reward] or reward_config, not both")
+        if self.reward_config is not None:
+            if not Path(self.reward_config).is_file():
+                raise ValueError(f"key 'reward_config': file not found: {self.reward_config}")
+            self.reward, self.reward_config = self.reward_config, None  # consumers read one key
+        if self.reward is None:
+            raise ValueError("no reward: add a [reward] table with [[reward.sources]] or reward_config = \"reward.toml\"")
+        if self.ppo.ptx_coef > 0 and not self.data.sft:
+            raise ValueError("[ppo] ptx_coef > 0 needs [data] sft (the demonstrations JSONL)")
+        if self.output.keep_best and not (self.eval.suite and self.output.eval_every > 0):
+            raise ValueError("[output] keep_best needs [eval] suite and [output] eval_every > 0 (it picks among the evaluations)")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump()
+        """What config.json and the resume fingerprint record (reward_config is folded into reward)."""
+        return {**self.model_dump(exclude={"reward_config"}), "source": self.source}
 
 
 TABLES: dict[str, type] = {
@@ -175,40 +204,10 @@ def load_ppo_config(path: str | Path, sets: Sequence[str] = ()) -> PPORunConfig:
 
 
 def ppo_config_from_dict(data: dict[str, Any], where: str = "<config>", base: Path | None = None) -> PPORunConfig:
-    """Build the run config from parsed TOML; ``base`` resolves relative paths."""
-    known = set(TABLES) | {"reward", "reward_config"}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"{where}: unknown table or key {key!r}{did_you_mean(key, sorted(known))}; known: {', '.join(sorted(known))}")
-    tables: dict[str, Any] = {}
-    for name, cls in TABLES.items():
-        if name in ("model", "data") and name not in data:
-            raise ConfigError(f"{where}: missing table [{name}]")
-        tables[name] = build(cls, data.get(name, {}), f"{where}: [{name}]", base)
-    if tables["ppo"].ptx_coef > 0 and not tables["data"].sft:
-        raise ConfigError(f"{where}: [ppo] ptx_coef > 0 needs [data] sft (the demonstrations JSONL)")
-    if tables["output"].keep_best and not (tables["eval"].suite and tables["output"].eval_every > 0):
-        raise ConfigError(f"{where}: [output] keep_best needs [eval] suite and [output] eval_every > 0 (it picks among the evaluations)")
-    return PPORunConfig(reward=_reward_spec(data, where, base), source=where, **tables)
-
-
-def _reward_spec(data: dict[str, Any], where: str, base: Path | None) -> dict[str, Any] | str:
-    """The composite reward's config: an inline ``[reward]`` table or a ``reward_config`` path."""
-    if "reward" in data and "reward_config" in data:
-        raise ConfigError(f"{where}: set either [reward] or reward_config, not both")
-    if "reward_config" in data:
-        value = data["reward_config"]
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: key 'reward_config' should be a path string")
-        path = Path(resolve_path(value, base) if base is not None else value)
-        if not path.is_file():
-            raise ConfigError(f"{where}: key 'reward_config': file not found: {path}")
-        return str(path)
-    if "reward" in data:
-        if not isinstance(data["reward"], dict):
-            raise ConfigError(f"{where}: [reward] should be a table (the reward config's format)")
-        return data["reward"]
-    raise ConfigError(f"{where}: no reward: add a [reward] table with [[reward.sources]] or reward_config = \"reward.toml\"")
+    """Build the run config from parsed TOML (errors show tables as ``[ppo] key``); ``base`` resolves relative paths."""
+    cfg = build(PPORunConfig, data, where, base, tables=True)
+    cfg._source = where
+    return cfg
 
 
 def config_reference() -> str:
