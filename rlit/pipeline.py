@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Callable, Sequence
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, ConfigModel, ConfigPath, ModelName, build, config_folder, naming_overrides, read_config
 from rlit.atomic import check_writable, write_json
@@ -68,6 +68,14 @@ class PipelineConfig(ConfigModel):
     # The config file's folder: the stage tables' relative paths resolve against it when built.
     _base: Path | None = PrivateAttr(None)
 
+    @model_validator(mode="after")
+    def _stages_fit(self) -> "PipelineConfig":
+        if self.base_model is None and self.tiny is None:
+            raise ValueError("set base_model or a [tiny] table")
+        if (self.preference_pairs is None) != (self.reward_model is None):
+            raise ValueError("[preference_pairs] and [reward_model] go together (both or neither)")
+        return self
+
 
 def load_pipeline_config(path: str | Path, sets: Sequence[str] = ()) -> PipelineConfig:
     """Read a pipeline TOML; relative paths (its stage tables' too) resolve against its folder.
@@ -83,10 +91,6 @@ def load_pipeline_config(path: str | Path, sets: Sequence[str] = ()) -> Pipeline
 def _load_pipeline_config(path: Path, sets: Sequence[str]) -> PipelineConfig:
     cfg = build(PipelineConfig, read_config(path, sets), str(path), config_folder(path))
     cfg._base = config_folder(path)
-    if cfg.base_model is None and cfg.tiny is None:
-        raise ConfigError(f"{path}: set base_model or a [tiny] table")
-    if (cfg.preference_pairs is None) != (cfg.reward_model is None):
-        raise ConfigError(f"{path}: [preference_pairs] and [reward_model] go together (both or neither)")
     where = f"{path}: "
     if cfg.sft:
         _sft_config(cfg, "<the base model>", "<run>/sft/model", where)
@@ -144,26 +148,20 @@ def _sft_config(cfg: PipelineConfig, model: str, out: str, where: str = "pipelin
 
 
 def _pairs_config(cfg: PipelineConfig, policy: str, out: str, where: str = "pipeline: ") -> PreferencePairsConfig:
-    return load_preference_pairs_config(_seeded(cfg, _table(cfg.preference_pairs, f"{where}[preference_pairs]")) | {"policy": policy, "output_file": out},
+    return load_preference_pairs_config(_seeded(cfg, cfg.preference_pairs or {}) | {"policy": policy, "output_file": out},
                                         _base(cfg), where=f"{where}[preference_pairs]")
 
 
 def _reward_model_config(cfg: PipelineConfig, pairs: str, policy: str, out: str, where: str = "pipeline: ") -> RewardModelConfig:
-    table = _seeded(cfg, _table(cfg.reward_model, f"{where}[reward_model]")) | {"train_file": pairs, "output_dir": out}
+    table = _seeded(cfg, cfg.reward_model or {}) | {"train_file": pairs, "output_dir": out}
     if table.get("base_model") == POLICY_BASE:  # InstructGPT's choice: the reward model starts from the SFT model
         table["base_model"] = policy
     return load_reward_model_config(table, _base(cfg), where=f"{where}[reward_model]")
 
 
-def _table(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a table, got {type(value).__name__}")
-    return value
-
-
 def _ppo_run_config(cfg: PipelineConfig, policy: str, run_dir: str, reward_model: str | None, where: str = "pipeline: ") -> PPORunConfig:
     """The PPO stage's run config: the [ppo] table with the policy, run folder and trained reward model filled in."""
-    data = json.loads(json.dumps(_table(cfg.ppo, f"{where}[ppo]")))  # a deep copy we may fill in
+    data = json.loads(json.dumps(cfg.ppo))  # a deep copy we may fill in
     if isinstance(data.get("model", {}), dict):
         data.setdefault("model", {})["policy"] = policy
     if isinstance(data.get("output", {}), dict):
