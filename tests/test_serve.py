@@ -323,6 +323,25 @@ def test_cli_refuses_open_host_without_token_and_busy_port(tmp_path):
     assert r.returncode == 2 and "cannot listen there" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_cli_token_from_environment(tmp_path):
+    """RLIT_SERVE_TOKEN sets the token without putting it on the command line (and in `ps`)."""
+    cfg = tmp_path / "r.toml"
+    cfg.write_text('[[sources]]\nname = "length"\noptions = { min = 1 }\n')
+    proc = subprocess.Popen([sys.executable, "-m", "rlit", "serve", "--config", str(cfg), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "RLIT_SERVE_TOKEN": "s3cret"})
+    try:
+        line = proc.stdout.readline()
+        assert "listening on" in line, line + proc.stderr.read()
+        url = line.split("listening on ")[1].split()[0]
+        assert "s3cret" not in " ".join(proc.args)
+        assert httpx.get(f"{url}/sources").status_code == 401
+        assert httpx.get(f"{url}/sources", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def test_sigterm_drains_in_flight_requests(tmp_path):
     """A request in flight when SIGTERM arrives is answered; then the process exits 143."""
     script = tmp_path / "serve_slow.py"
@@ -353,3 +372,15 @@ def test_sigterm_drains_in_flight_requests(tmp_path):
         assert "interrupted (SIGTERM)" in proc.stderr.read()
     finally:
         proc.kill()
+
+
+def test_sources_lists_a_verl_functions_mapped_columns(tmp_path):
+    from rlit.serving.app import source_listing
+
+    (tmp_path / "fns.py").write_text("def compute_score(data_source, solution_str, ground_truth, extra_info=None):\n"
+                                     "    return float(solution_str == ground_truth)\n")
+    cfg = tmp_path / "reward.toml"
+    cfg.write_text('[[sources]]\nfunction = "fns.py:compute_score"\nsignature = "verl"\nname = "exact"\n'
+                   '[[sources]]\nfunction = "fns.py:compute_score"\nsignature = "verl"\nname = "mapped"\ncolumns = { ground_truth = "answer" }\n')
+    listing = {s["name"]: s for s in source_listing(load_reward(cfg))}
+    assert listing["exact"]["columns"] == ["ground_truth"] and listing["mapped"]["columns"] == ["answer"]

@@ -185,6 +185,6 @@ def source_listing(reward: CompositeReward) -> list[dict[str, Any]]:
             "name": e.name, "source": getattr(e.config, "name", None) or e.name, "description": type(e.source).description,
             "higher_is_better": type(e.source).higher_is_better, "weight": e.weight,
             "normalize": e.config.normalize or reward.config.normalize, "veto": veto,
-            "on_error": e.config.on_error, "columns": list(type(e.source).columns),
+            "on_error": e.config.on_error, "columns": list(e.source.columns),  # the instance's: a function source's come from its config
         })
     return out
