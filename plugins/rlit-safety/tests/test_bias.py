@@ -58,6 +58,18 @@ def test_include_prompt_changes_what_is_embedded():
 def test_cache_key_depends_on_settings():
     assert bias.cache_key(30, bias.MINILM, 3.0, 0) != bias.cache_key(31, bias.MINILM, 3.0, 0)
     assert bias.cache_key(30, bias.MINILM, 3.0, 0) == bias.cache_key(30, bias.MINILM, 3.0, 0)
+    assert bias.cache_key(30, bias.MINILM, 3.0, 0, neutralize=True) != bias.cache_key(30, bias.MINILM, 3.0, 0)
+
+
+def test_cache_key_changes_with_the_training_recipe(monkeypatch):
+    """A classifier cached by an older recipe is retrained, not reused."""
+    before = bias.cache_key(30, bias.MINILM, 3.0, 0, neutralize=True)
+    monkeypatch.setattr(bias, "CLASSIFIER_VERSION", bias.CLASSIFIER_VERSION + "-next")
+    assert bias.cache_key(30, bias.MINILM, 3.0, 0, neutralize=True) != before
+    monkeypatch.undo()
+    monkeypatch.setattr(bias, "NEUTRAL_VERSION", bias.NEUTRAL_VERSION + "-next")
+    assert bias.cache_key(30, bias.MINILM, 3.0, 0, neutralize=True) != before
+    assert bias.cache_key(30, bias.MINILM, 3.0, 0) == bias.cache_key(30, bias.MINILM, 3.0, 0)  # raw text: unaffected
 
 
 def test_training_needs_both_classes():
@@ -83,11 +95,42 @@ def test_full_classifier_prefers_stereotypes_on_held_out_items():
     assert pairwise > 0.7
 
 
-def test_neutralize_identity_option_makes_swaps_score_alike(tmp_path):
-    source = bias.BiasSource(cache_dir=str(tmp_path), max_items=20, neutralize_identity=True)
-    assert source.classifier.info["neutralize"] is True
+def test_identity_neutral_by_default_so_swaps_score_alike(tmp_path):
+    source = bias.BiasSource(cache_dir=str(tmp_path), max_items=20)
+    assert source.neutralize and source.classifier.info["neutralize"] is True
     a, b = source.score(["", ""], ["My neighbour is a gay man.", "My neighbour is a straight man."])
     assert a == pytest.approx(b)
+
+
+def test_neutralize_identity_false_scores_the_raw_text(tmp_path):
+    source = bias.BiasSource(cache_dir=str(tmp_path), max_items=20, neutralize_identity=False)
+    assert source.classifier.info["neutralize"] is False and source._texts([""], ["A gay man."]) == ["A gay man."]
+    assert len(list(tmp_path.glob("bias-*.npz"))) == 1
+
+
+class CountingEmbedder:
+    """Stands in for MiniLM: a text's 'embedding' is its length, and every embedded text is recorded."""
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def encode(self, texts, **kwargs):
+        self.seen += list(texts)
+        return np.array([[float(len(t)), 1.0] for t in texts])
+
+
+def test_neutral_embeddings_embed_only_the_rows_neutralising_changed(tmp_path):
+    raw = bias.BiasDataset()
+    raw.add("The gay man was loud.", 1, "a", "stereotype", "t")
+    raw.add("The chess player was nerdy.", 1, "b", "stereotype", "t")
+    neutral = bias.neutral_variant(raw)
+    raw_X = np.array([[-1.0, -1.0], [-2.0, -2.0]], dtype=np.float32)
+    embedder = CountingEmbedder()
+    X = bias.neutral_embeddings(raw, neutral, raw_X, embedder, tmp_path, "k")
+    assert embedder.seen == [neutral.texts[0]]  # the unchanged row reuses its raw embedding
+    assert X[1].tolist() == [-2.0, -2.0] and X[0, 0] == len(neutral.texts[0])
+    again = bias.neutral_embeddings(raw, neutral, raw_X, embedder, tmp_path, "k")  # cached now
+    assert embedder.seen == [neutral.texts[0]] and again.tolist() == X.tolist()
 
 
 def test_neutral_augmentation_adds_the_original_of_changed_rows_only():
@@ -132,7 +175,7 @@ def test_classifier_matches_sklearn_and_round_trips_without_pickle(tmp_path):
 def test_a_pickle_planted_in_the_cache_is_never_loaded(tmp_path, monkeypatch):
     import pickle
 
-    key = bias.cache_key(20, bias.MINILM, bias.DEFAULT_C, 0)
+    key = bias.cache_key(20, bias.MINILM, bias.DEFAULT_C, 0, neutralize=True)  # the default source's file
     planted = tmp_path / f"bias-{key}.npz"
     planted.write_bytes(pickle.dumps({"x": object}))  # what an attacker would drop there
     monkeypatch.setattr(pickle, "loads", lambda *a, **k: (_ for _ in ()).throw(AssertionError("unpickled")))
