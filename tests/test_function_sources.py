@@ -275,3 +275,34 @@ def test_rlit_evaluate_with_a_trl_and_a_verl_function(tmp_path, monkeypatch, cap
     assert evals["trl-style"]["value"] > 0  # generated text has characters
     assert 0.0 <= evals["verl-style"]["value"] <= 1.0
     assert evals["verl-style"]["metric"]["plugins"]["compute_score"].startswith("function fns.py:compute_score (sha256 ")
+
+
+TRAINER_CONFIGS = {
+    "ppo": '[model]\npolicy = "builtin:tiny-gpt2"\n[data]\ntrain = "prompts.jsonl"\n',
+    "grpo": 'model = "builtin:tiny-gpt2"\nprompts_file = "prompts.jsonl"\noutput_dir = "out"\n',
+    "preference_pairs": 'prompts = "prompts.jsonl"\noutput_file = "pairs.jsonl"\ncandidate_columns = ["a", "b"]\n',
+}
+
+
+@pytest.mark.parametrize("trainer", sorted(TRAINER_CONFIGS))
+def test_trainer_inline_reward_resolves_function_files_beside_the_config(trainer, tmp_path, monkeypatch):
+    """A trainer's inline [reward] table: `function = "fns.py:attr"` is the file next to the
+    config, whatever the working directory (as in a reward_config file)."""
+    from rlit.configfile import load_stage
+    from rlit.training.ppo.config import load_ppo_config
+    from rlit.training.preference_pairs import load_preference_pairs_config
+    from rlit.training.trl_rl import TRLRLConfig
+
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "fns.py").write_text(FUNCTIONS)
+    (folder / "prompts.jsonl").write_text('{"prompt": "hi", "a": "x", "b": "y"}\n')
+    cfg_file = folder / "run.toml"
+    cfg_file.write_text(TRAINER_CONFIGS[trainer] + '[reward]\ncache_size = 0\n[[reward.sources]]\nfunction = "fns.py:brevity"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no fns.py here
+    load = {"ppo": load_ppo_config, "grpo": lambda p: load_stage(TRLRLConfig, p, "grpo"),
+            "preference_pairs": load_preference_pairs_config}[trainer]
+    reward = load_reward(load(cfg_file).reward)
+    assert reward.score_batch(["p", "p"], ["one two", "one two three four"]).total == [1.0, 0.0]

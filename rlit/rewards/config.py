@@ -8,11 +8,11 @@ Validation errors are one line naming the file and the key, e.g.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from rlit.configfile import ConfigModel, ConfigPath, build, config_folder, read_toml
+from rlit.configfile import ConfigModel, ConfigPath, build, config_folder, read_toml, resolve_path
 from rlit.errors import ConfigError
 
 Normalize = Literal["none", "batch", "running"]
@@ -146,3 +146,40 @@ def load_reward_config(source: str | Path | dict | RewardConfig, origin: str | N
     config._base_dir = str(base) if base is not None else None
     return config
 
+
+
+def anchor_inline_reward(table: Any, base: Path | None) -> Any:
+    """An inline ``[reward]`` table of a trainer's config with its relative paths (``function``
+    files, ``cache_dir``) made absolute against ``base``, the folder of the file it is written in.
+    Without this a trainer would resolve them against the working directory, unlike a
+    ``reward_config`` file, whose paths resolve beside it. Anything malformed is left for the
+    reward config's own validation to report."""
+    if base is None or not isinstance(table, dict):
+        return table
+    out = dict(table)
+    if isinstance(out.get("cache_dir"), str):
+        out["cache_dir"] = resolve_path(out["cache_dir"], base)
+    if isinstance(out.get("sources"), list):
+        out["sources"] = [_anchor_function(s, base) for s in out["sources"]]
+    return out
+
+
+def _anchor_function(source: Any, base: Path) -> Any:
+    spec = source.get("function") if isinstance(source, dict) else None
+    if not isinstance(spec, str):
+        return source
+    try:
+        target, attr, is_file = parse_function_spec(spec)
+    except ValueError:
+        return source
+    if not is_file:
+        return source
+    return {**source, "function": f"{resolve_path(target, base)}:{attr}"}
+
+
+def _anchored(value: Any, info: ValidationInfo) -> Any:
+    return anchor_inline_reward(value, (info.context or {}).get("base"))
+
+
+# A trainer config's inline ``[reward]`` table: its relative paths resolve beside the config file.
+InlineReward = Annotated[dict[str, Any], BeforeValidator(_anchored)]

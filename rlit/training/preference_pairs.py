@@ -28,6 +28,7 @@ from rlit.interrupts import keeping
 from rlit.lm.generation import GenerationSettings, generate, generation_cache, load_model
 from rlit.plugins import load_reward
 from rlit.rewards.batch import RewardBatch
+from rlit.rewards.config import InlineReward
 
 
 class PreferencePairsConfig(ConfigModel):
@@ -35,7 +36,7 @@ class PreferencePairsConfig(ConfigModel):
 
     prompts: str = Field(description="Prompt set: a JSONL file with a 'prompt' column (others reach the sources), or 'scheme:spec' from a plugin.")
     output_file: ConfigPath = Field(description="JSONL to write pairs to: prompt, chosen, rejected, their scores, margin and the prompt's columns.")
-    reward: ConfigPath | dict[str, Any] = Field(description="Reward config ranking the candidates: a TOML path, or an inline table with [[reward.sources]].")
+    reward: ConfigPath | InlineReward = Field(description="Reward config ranking the candidates: a TOML path, or an inline table with [[reward.sources]].")
     policy: ModelName | None = Field(None, description="Model that samples candidates (folder, hub id or builtin:...); unset = only candidate_columns.")
     candidate_columns: list[str] = Field(default_factory=list, description="Prompt-set columns holding given candidates (a string or a list of strings each).")
     samples: Annotated[int, AT_LEAST_1] = Field(4, description="Candidates sampled per prompt from the policy.")

@@ -19,6 +19,7 @@ from rlit.errors import ConfigError
 from rlit.interrupts import keeping
 from rlit.lm.loading import load_causal_lm
 from rlit.plugins import load_reward
+from rlit.rewards.config import InlineReward
 from rlit.rewards.trl import TRLRewardFunction
 from rlit.training.ppo.data import read_prompt_rows
 from rlit.training.sft import save_model
@@ -32,7 +33,7 @@ class TRLRLConfig(ConfigModel):
     prompts_file: ConfigPath = Field(description="JSONL with `prompt` plus any columns the reward sources read.")
     output_dir: ConfigPath = Field(description="Folder for the trained policy.")
     reward_config: ConfigPath | None = Field(None, description="Path of a reward TOML (docs/reward-config.md).")
-    reward: dict[str, Any] | None = Field(None, description="Inline reward config table instead of reward_config.")
+    reward: InlineReward | None = Field(None, description="Inline reward config table instead of reward_config (relative paths resolve beside this file).")
     num_generations: Annotated[int, Field(ge=2)] = Field(4, description="Completions sampled per prompt (the group).")
     max_completion_length: Annotated[int, AT_LEAST_1] = Field(64, description="New tokens per completion.")
     max_steps: Annotated[int, AT_LEAST_1] = Field(50, description="Optimiser steps.")

@@ -26,6 +26,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from rlit.configfile import (AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_CLOSED, UNIT_OPEN_CLOSED, ConfigModel, ConfigPath, Device, ModelName,
                              build, naming_overrides, read_config, reference_table)
+from rlit.rewards.config import InlineReward
 from rlit.training.trl_common import LoraOptions
 
 
@@ -145,7 +146,7 @@ class PPORunConfig(ConfigModel):
 
     model: ModelConfig
     data: DataConfig
-    reward: dict[str, Any] | str | None = Field(
+    reward: InlineReward | str | None = Field(
         None, description="The composite reward as an inline [reward] table (docs/reward-config.md); once loaded, the path of reward_config when that was given instead.")
     reward_config: ConfigPath | None = Field(None, description="Path of a reward TOML instead of a [reward] table.")
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
