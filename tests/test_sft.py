@@ -62,13 +62,13 @@ def test_conversational_yes_without_template_is_a_config_error(tmp_path, tiny_po
 
 
 def test_group_by_length_cuts_padding(tmp_path, monkeypatch):
-    import rlit.lm.loading
+    import rlit.training.sft
     from rlit.lm.builtin import build_tiny_gpt2
 
     base = build_tiny_gpt2(tmp_path / "base", chat_template=True)
     rows = [{"prompt": "Say it.", "completion": " ".join(["word"] * n)} for n in range(1, 65)]
     data = _write(tmp_path / "train.jsonl", rows)
-    load = rlit.lm.loading.load_causal_lm
+    load = rlit.training.sft.load_causal_lm
     positions: list[int] = []
 
     def counting_load(*args, **kwargs):
@@ -76,7 +76,7 @@ def test_group_by_length_cuts_padding(tmp_path, monkeypatch):
         model.register_forward_pre_hook(lambda _m, _a, kw: positions.append(kw["input_ids"].numel()), with_kwargs=True)
         return model, tok
 
-    monkeypatch.setattr(rlit.lm.loading, "load_causal_lm", counting_load)
+    monkeypatch.setattr(rlit.training.sft, "load_causal_lm", counting_load)  # the name train_sft calls
     seen = {}
     for grouped in (False, True):
         positions.clear()
