@@ -6,8 +6,12 @@ real CLI (`rlit serve` in a subprocess, port 0) driven by --clients concurrent a
 (one shared session each way, so this measures the server, not connection set-up):
 
   one-row/get_reward   one query per request, OpenRLHF's protocol, as its rollouts send
+  ... --wait-fraction 0 the same without waiting for the clients just answered (the old scheduler)
   one-row, no batching the same with --max-batch-rows 1 (what micro-batching buys)
   batched/score        --batch-size rows per /score request
+
+Each line gives the median rows/s of --repeats interleaved runs (a shared machine slows whichever
+run it hits), the spread (min-max) and the mean rows per composite call the server made.
 
 Presets: ``rules`` (the rules plugin's `length` + `repetition`: microseconds per row, so HTTP
 overhead dominates) and ``minilm`` (the similarity plugin's `relevance`, MiniLM embeddings: a
@@ -68,7 +72,8 @@ def start_server(config: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     return proc, line.split("listening on ")[1].split()[0]
 
 
-async def drive(url: str, rows: list[dict], clients: int, per_request: int) -> float:
+async def drive(url: str, rows: list[dict], clients: int, per_request: int) -> tuple[float, float]:
+    """Rows/s of ``clients`` keep-alive clients sending ``rows``, and the mean rows per composite call."""
     import aiohttp
 
     chunks = [rows[i : i + per_request] for i in range(0, len(rows), per_request)]
@@ -94,12 +99,21 @@ async def drive(url: str, rows: list[dict], clients: int, per_request: int) -> f
         await asyncio.gather(*(client(session) for _ in range(min(clients, 8))))  # warm-up, other rows
         for c in chunks:
             queue.put_nowait(c)
+        before = await _health(session, url)
         t0 = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(clients)))
-        return len(rows) / (time.perf_counter() - t0)
+        rate = len(rows) / (time.perf_counter() - t0)
+        after = await _health(session, url)
+        calls = after["batches"] - before["batches"]
+        return rate, (after["rows"] - before["rows"]) / max(calls, 1)
 
 
-def through_server(config: Path, rows: list[dict], clients: int, per_request: int, *extra: str) -> float:
+async def _health(session, url: str) -> dict:
+    async with session.get(url + "/health") as reply:
+        return await reply.json()
+
+
+def through_server(config: Path, rows: list[dict], clients: int, per_request: int, *extra: str) -> tuple[float, float]:
     proc, url = start_server(config, *extra)
     try:
         return asyncio.run(drive(url, rows, clients, per_request))
@@ -109,32 +123,40 @@ def through_server(config: Path, rows: list[dict], clients: int, per_request: in
 
 
 def run_preset(name: str, n: int, clients: int, batch_size: int, repeats: int, tmp: Path) -> list[str]:
-    """Each mode ``repeats`` times, interleaved (a noisy shared machine slows whichever run it
-    hits), reporting the median rows/s and its ratio to the in-process median."""
+    """Each mode ``repeats`` times, interleaved, reporting the median rows/s, its spread and its
+    ratio to the in-process median."""
     import statistics
 
     config = tmp / f"{name}.toml"
     config.write_text(PRESETS[name])
     warm_file = tmp / "warm.jsonl"
     warm_file.write_text("".join(json.dumps(r) + "\n" for r in WARM_ROWS))
+    one = f"one-row /get_reward, {clients} clients"
     modes = {
-        f"in-process rlit score (batch {batch_size})": lambda rows, f: in_process(config, f, warm_file, batch_size),
-        f"one-row /get_reward, {clients} clients": lambda rows, f: through_server(config, rows, clients, 1),
-        f"one-row /get_reward, {clients} clients, --max-batch-rows 1":
-            lambda rows, f: through_server(config, rows, clients, 1, "--max-batch-rows", "1"),
+        f"in-process rlit score (batch {batch_size})": lambda rows, f: (in_process(config, f, warm_file, batch_size), batch_size),
+        one: lambda rows, f: through_server(config, rows, clients, 1),
+        f"{one}, --wait-fraction 0": lambda rows, f: through_server(config, rows, clients, 1, "--wait-fraction", "0"),
+        f"{one}, --max-batch-rows 1": lambda rows, f: through_server(config, rows, clients, 1, "--max-batch-rows", "1"),
         f"batched /score ({batch_size} rows/request), 4 clients": lambda rows, f: through_server(config, rows, 4, batch_size),
     }
     rates: dict[str, list[float]] = {label: [] for label in modes}
+    sizes: dict[str, list[float]] = {label: [] for label in modes}
     for k in range(repeats):
         for j, (label, run) in enumerate(modes.items()):
             rows = make_rows(n, f"Run{k}.{j}", seed=10 * k + j)  # unseen rows: no cache anywhere helps
             rows_file = tmp / "rows.jsonl"
             rows_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
-            rates[label].append(run(rows, rows_file))
-    medians = {label: statistics.median(v) for label, v in rates.items()}
-    base = next(iter(medians.values()))
-    lines = [f"preset {name}: {n} rows, median of {repeats} interleaved runs"]
-    lines += [f"  {label:<62} {rate:9.0f} rows/s  {rate / base:5.2f}x" for label, rate in medians.items()]
+            rate, size = run(rows, rows_file)
+            rates[label].append(rate)
+            sizes[label].append(size)
+    base = statistics.median(next(iter(rates.values())))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines = [f"preset {name}: {n} rows, median of {repeats} interleaved runs (spread min-max); load average after: {load}",
+             f"  {'':<58} {'rows/s':>9} {'ratio':>6}  {'spread':>13}  {'µs/row':>8}  rows/call"]
+    for label, v in rates.items():
+        med = statistics.median(v)
+        lines.append(f"  {label:<58} {med:9.1f} {med / base:5.2f}x  {min(v) / base:5.2f}-{max(v) / base:5.2f}x"
+                     f"  {1e6 / med:8.0f}  {statistics.mean(sizes[label]):6.1f}")
     return lines
 
 
@@ -151,7 +173,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.preset:
             lines += run_preset(name, args.rows, args.clients, args.batch_size, args.repeats, Path(tmp))
-            print("\n".join(lines[-5:]), flush=True)
+            print("\n".join(lines[-7:]), flush=True)
     from rlit.atomic import write_text
 
     write_text(args.out, "\n".join(lines) + "\n")
