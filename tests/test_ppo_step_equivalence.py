@@ -1,7 +1,8 @@
 """The optimised PPO step computes what the straightforward one does, to a stated tolerance.
 
 The optimisations (benchmarks/results/ppo_step.txt): backbone passes over packed rows without
-padding (``packing.response_states``), finished rows leaving the decode batch, the value head read
+padding (``packing.response_states``), one prefill per distinct prompt, finished rows leaving the
+decode batch, the value head read
 off the rollout's own hidden states instead of a second forward pass. Each is compared here with
 the plain computation: a padded forward with an attention mask, a decode loop with no cache that
 keeps every row, and a values-only forward. Tolerances (float32 rounding of differently shaped
@@ -80,7 +81,8 @@ def plain_sample(model, ids, mask, steps, temperature, eos, pad, generator):
 
 
 def test_sampling_drops_finished_rows_and_draws_what_a_plain_loop_draws(small_lm):
-    ids, mask, _ = ragged_batch(rows=24, response=0)
+    ids, mask, _ = ragged_batch(rows=12, response=0)
+    ids, mask = ids.repeat_interleave(2, 0), mask.repeat_interleave(2, 0)  # 2 samples per prompt: one prefill each
     head = SharedValueHead(32)
     torch.nn.init.normal_(head.head.weight)
     out = sample_responses(small_lm, ids, mask, max_new_tokens=40, temperature=0.9, top_p=1.0, eos_token_id=0,

@@ -135,6 +135,20 @@ def _stepper(model: Any) -> Any:
     return own_step
 
 
+def _prefill(step: Any, cache: Any, query_ids: torch.Tensor, query_mask: torch.Tensor, keep_states: bool) -> tuple[Any, Any, Any]:
+    """The prompts' forward pass; a prompt repeated in the batch (``samples_per_prompt``) runs once
+    and its cache rows are copied to each of its samples."""
+    if cache is None:
+        return step(query_ids, query_mask, positions(query_mask), {}, keep_states)
+    rows, inverse = torch.unique(torch.cat([query_ids, query_mask], 1), dim=0, return_inverse=True)
+    if rows.shape[0] == query_ids.shape[0]:
+        return step(query_ids, query_mask, positions(query_mask), {"cache": cache}, keep_states)
+    ids, mask = rows[:, : query_ids.shape[1]], rows[:, query_ids.shape[1] :]
+    logits, hidden, cache = step(ids, mask, positions(mask), {"cache": cache}, keep_states)
+    cache.batch_select_indices(inverse)
+    return logits[inverse], None if hidden is None else hidden[inverse], cache
+
+
 @torch.no_grad()
 def sample_responses(
     model: Any, query_ids: torch.Tensor, query_mask: torch.Tensor, *, max_new_tokens: int,
@@ -149,7 +163,7 @@ def sample_responses(
     batch, device = query_ids.shape[0], query_ids.device
     step = _stepper(model)
     cache = preallocated_cache(model, query_ids.shape[1] + max_new_tokens)  # keys/values written in place, not concatenated
-    logits, hidden, cache = step(query_ids, query_mask, positions(query_mask), {} if cache is None else {"cache": cache}, keep_states)
+    logits, hidden, cache = _prefill(step, cache, query_ids, query_mask, keep_states)
     tokens = torch.full((batch, max_new_tokens), pad_token_id, dtype=torch.long, device=device)
     logps = torch.zeros((batch, max_new_tokens), device=device)
     alive = torch.zeros((batch, max_new_tokens), dtype=torch.bool, device=device)
