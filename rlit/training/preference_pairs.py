@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Sequence
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 from tqdm.auto import tqdm
 
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, UNIT_OPEN_CLOSED, ConfigModel, ConfigPath, Device, ModelName, build, config_folder, load_stage
@@ -56,6 +56,12 @@ class PreferencePairsConfig(ConfigModel):
     # The config file's folder: prompt sets (a file or scheme:spec) resolve against it at load time.
     _base: Path | None = PrivateAttr(None)
 
+    @model_validator(mode="after")
+    def _has_candidates(self) -> "PreferencePairsConfig":
+        if self.policy is None and not self.candidate_columns:
+            raise ValueError("give 'policy' (to sample candidates) or 'candidate_columns' (or both)")
+        return self
+
 
 def load_preference_pairs_config(source: str | Path | dict[str, Any], base: str | Path | None = None,
                                  where: str = "preference-pairs config", sets: Sequence[str] = ()) -> PreferencePairsConfig:
@@ -65,10 +71,8 @@ def load_preference_pairs_config(source: str | Path | dict[str, Any], base: str 
         cfg = build(PreferencePairsConfig, source, where, base)
         folder = Path(base) if base is not None else Path.cwd()
     else:
-        cfg, where, folder = load_stage(PreferencePairsConfig, source, "preference_pairs", sets), str(source), config_folder(source)
+        cfg, folder = load_stage(PreferencePairsConfig, source, "preference_pairs", sets), config_folder(source)
     cfg._base = folder
-    if cfg.policy is None and not cfg.candidate_columns:
-        raise ConfigError(f"{where}: give 'policy' (to sample candidates) or 'candidate_columns' (or both)")
     return cfg
 
 

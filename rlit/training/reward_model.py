@@ -20,11 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal, Sequence
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, ConfigModel, ConfigPath, Device, ModelName, build, load_stage, naming_overrides
+from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, POSITIVE, ConfigModel, ConfigPath, Device, ModelName, build, load_stage
 from rlit.atomic import check_writable, refuse_same_file
-from rlit.errors import ConfigError
 from rlit.interrupts import keeping
 from rlit.lm.reward_model import DEFAULT_SEPARATOR, MINILM
 from rlit.training.minilm_bt import train_minilm
@@ -84,14 +83,14 @@ class RewardModelConfig(ConfigModel):
     resume: bool = Field(True, description="transformer: resume from the last checkpoint in output_dir/checkpoints when there is one.")
     score_batch_size: Annotated[int, AT_LEAST_1] = Field(16, description="Texts per batch when scoring the held-out pairs.")
 
-    def check(self, where: str) -> "RewardModelConfig":
-        """Cross-key rules; a ConfigError names ``where`` and the key."""
+    @model_validator(mode="after")
+    def _base_model_fits_kind(self) -> "RewardModelConfig":
         if self.base_model is None:
             if self.kind == "transformer":
-                raise ConfigError(f"{where}: kind = 'transformer' needs key 'base_model' (a folder, hub id or builtin:tiny-gpt2)")
+                raise ValueError("kind = 'transformer' needs key 'base_model' (a folder, hub id or builtin:tiny-gpt2)")
             self.base_model = MINILM
-        if self.base_model == POLICY_BASE:
-            raise ConfigError(f"{where}: base_model = '@policy' (the SFT model) only works in `rlit pipeline`; give a folder or hub id")
+        if self.base_model == POLICY_BASE:  # `rlit pipeline` replaces it before the table is built
+            raise ValueError("base_model = '@policy' (the SFT model) only works in `rlit pipeline`; give a folder or hub id")
         return self
 
 
@@ -103,9 +102,8 @@ def load_reward_model_config(source: str | Path | dict[str, Any], base: str | Pa
     against ``base``, the folder of the file it came from, when given).
     """
     if isinstance(source, dict):
-        return build(RewardModelConfig, source, where, base).check(where)
-    with naming_overrides(sets):
-        return load_stage(RewardModelConfig, source, "reward_model", sets).check(str(source))
+        return build(RewardModelConfig, source, where, base)
+    return load_stage(RewardModelConfig, source, "reward_model", sets)
 
 
 @dataclass
@@ -161,4 +159,3 @@ def train_reward_model(cfg: RewardModelConfig, log: Callable[[str], None] = prin
     result.seconds = time.perf_counter() - start
     log(f"held-out pairwise accuracy {result.accuracy:.3f} on {result.n_eval} pairs; trained in {result.seconds:.1f} s; saved {result.output_dir}")
     return result
-
