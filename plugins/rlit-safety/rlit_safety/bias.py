@@ -40,7 +40,7 @@ CODE_VERSION = "bias-v1"
 # Bump when the neutral text or which of its rows are cached changes: part of the neutral embeddings' key.
 NEUTRAL_VERSION = "neutral-v2"  # v2: only the rows that neutralising changed are embedded
 # Bump when the classifier's training changes: part of the trained classifier's cache key only.
-CLASSIFIER_VERSION = "svm-v3"  # v3: stored as .npz arrays, not a pickle
+CLASSIFIER_VERSION = "svm-v4"  # v3: stored as .npz arrays, not a pickle; v4: SVM refitted on all items after Platt
 # SVM regularisation: 10 beat 1 and 3 (and matched 30) on held-out items of the neutral variant.
 DEFAULT_C = 10.0
 MINILM = "builtin:minilm"
@@ -171,8 +171,11 @@ class BiasClassifier:
 
 def train_bias_classifier(embeddings: np.ndarray, labels: list[int], groups: list[str], c: float = DEFAULT_C,
                           calibration_fraction: float = 0.15, seed: int = 0,
-                          augment: tuple[list[int], np.ndarray] | None = None) -> BiasClassifier:
-    """Fit the SVM on most items and the Platt sigmoid on the rest (split by item, so no pair leaks).
+                          augment: tuple[list[int], np.ndarray] | None = None, refit: bool = True) -> BiasClassifier:
+    """Fit the SVM on most items and the Platt sigmoid on the rest (split by item, so no pair leaks),
+    then (``refit``) the SVM again on every item, keeping the sigmoid: the shipped SVM learns from
+    all the data, as with libsvm's own probability estimates (sigmoid from held-out margins, model
+    from all rows).
 
     ``augment = (rows, extra)``: extra SVM training rows, ``extra[k]`` a variant of row ``rows[k]``
     (same label and item; the neutral variant passes the original, un-neutralised sentences).
@@ -180,27 +183,44 @@ def train_bias_classifier(embeddings: np.ndarray, labels: list[int], groups: lis
     the kind of text the source scores."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupShuffleSplit
-    from sklearn.svm import SVC
 
     y = np.asarray(labels)
     if len(set(y.tolist())) < 2:
         raise ConfigError("bias: training data needs both stereotype and non-stereotype rows")
     fit_idx, cal_idx = next(GroupShuffleSplit(1, test_size=calibration_fraction, random_state=seed)
                             .split(embeddings, y, np.asarray(groups)))
-    X_fit, y_fit = embeddings[fit_idx], y[fit_idx]
-    n_augmented = 0
-    if augment is not None:
-        in_fit = set(fit_idx.tolist())
-        keep = [k for k, row in enumerate(augment[0]) if row in in_fit]
-        X_fit = np.vstack([X_fit, augment[1][keep]])
-        y_fit = np.concatenate([y_fit, y[[augment[0][k] for k in keep]]])
-        n_augmented = len(keep)
-    # A kernel cache of 1 GB instead of sklearn's 200 MB: the fit re-reads most kernel rows many times.
-    svm = SVC(C=c, kernel="rbf", gamma="scale", cache_size=1000).fit(X_fit, y_fit)
+    svm, n_augmented = _fit_svm(embeddings, y, fit_idx, augment, c)
     margins = svm.decision_function(embeddings[cal_idx]).reshape(-1, 1)
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(margins, y[cal_idx])
-    info = {"n_train": int(len(fit_idx)), "n_augmented": n_augmented, "n_calibration": int(len(cal_idx)), "C": c, "seed": seed}
-    return BiasClassifier.from_svm(svm, float(platt.coef_[0, 0]), float(platt.intercept_[0]), info)
+    info = {"n_train": int(len(fit_idx)), "n_augmented": n_augmented, "n_calibration": int(len(cal_idx)), "C": c,
+            "seed": seed, "refit": False}
+    clf = BiasClassifier.from_svm(svm, float(platt.coef_[0, 0]), float(platt.intercept_[0]), info)
+    return refit_on_all_items(clf, embeddings, labels, augment) if refit else clf
+
+
+def refit_on_all_items(clf: BiasClassifier, embeddings: np.ndarray, labels: list[int],
+                       augment: tuple[list[int], np.ndarray] | None = None) -> BiasClassifier:
+    """``clf``'s SVM fitted again on every row (and its augment rows), keeping ``clf``'s Platt sigmoid."""
+    y = np.asarray(labels)
+    svm, n_augmented = _fit_svm(embeddings, y, np.arange(len(y)), augment, float(clf.info["C"]))
+    info = {**clf.info, "refit": True, "n_refit": int(len(y)), "n_augmented_refit": n_augmented}
+    return BiasClassifier.from_svm(svm, clf.platt_a, clf.platt_b, info)
+
+
+def _fit_svm(embeddings: np.ndarray, y: np.ndarray, rows: np.ndarray,
+             augment: tuple[list[int], np.ndarray] | None, c: float) -> tuple[Any, int]:
+    """An RBF SVM on ``rows`` plus the augment rows whose row is among them; also returns how many joined."""
+    from sklearn.svm import SVC
+
+    X, yy, n_augmented = embeddings[rows], y[rows], 0
+    if augment is not None:
+        chosen = set(rows.tolist())
+        keep = [k for k, row in enumerate(augment[0]) if row in chosen]
+        X = np.vstack([X, augment[1][keep]])
+        yy = np.concatenate([yy, y[[augment[0][k] for k in keep]]])
+        n_augmented = len(keep)
+    # A kernel cache of 1 GB instead of sklearn's 200 MB: the fit re-reads most kernel rows many times.
+    return SVC(C=c, kernel="rbf", gamma="scale", cache_size=1000).fit(X, yy), n_augmented
 
 
 def default_cache_dir() -> Path:

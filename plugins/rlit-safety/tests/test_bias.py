@@ -149,12 +149,29 @@ def test_augment_rows_join_the_svm_fit_split_only():
     X = rng.normal(size=(40, 4)).astype(np.float32)
     labels = [i % 2 for i in range(40)]
     groups = [f"g{i // 2}" for i in range(40)]
-    plain = bias.train_bias_classifier(X, labels, groups, calibration_fraction=0.25)
+    plain = bias.train_bias_classifier(X, labels, groups, calibration_fraction=0.25, refit=False)
     rows = list(range(40))
-    augmented = bias.train_bias_classifier(X, labels, groups, calibration_fraction=0.25, augment=(rows, X + 0.01))
-    assert plain.info["n_augmented"] == 0
+    augmented = bias.train_bias_classifier(X, labels, groups, calibration_fraction=0.25, augment=(rows, X + 0.01),
+                                           refit=False)
+    assert plain.info["n_augmented"] == 0 and plain.info["refit"] is False
     # every row has a variant, but only those in the SVM's fit split (not the Platt rows) are added
     assert augmented.info["n_augmented"] == augmented.info["n_train"] == 40 - augmented.info["n_calibration"]
+
+
+def test_refit_uses_every_row_and_keeps_the_platt_sigmoid():
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 4))
+    labels = [int(x > 0) for x in X[:, 0]]
+    groups = [f"g{i // 2}" for i in range(40)]
+    augment = (list(range(40)), X + 0.01)
+    first = bias.train_bias_classifier(X, labels, groups, calibration_fraction=0.25, augment=augment, refit=False)
+    shipped = bias.train_bias_classifier(X, labels, groups, calibration_fraction=0.25, augment=augment)
+    assert shipped.info["refit"] is True and shipped.info["n_refit"] == 40 and shipped.info["n_augmented_refit"] == 40
+    assert (shipped.platt_a, shipped.platt_b) == (first.platt_a, first.platt_b)  # the sigmoid from held-out margins
+    svm = SVC(C=bias.DEFAULT_C, gamma="scale").fit(np.vstack([X, X + 0.01]), labels + labels)
+    assert shipped.decision_function(X) == pytest.approx(svm.decision_function(X), abs=1e-5)
 
 
 def test_classifier_matches_sklearn_and_round_trips_without_pickle(tmp_path):
