@@ -6,12 +6,6 @@ watch, steplog, evalhook, trainer.
 """
 
 from rlit.training.ppo.config import PPORunConfig, load_ppo_config
+from rlit.training.ppo.trainer import train_ppo
 
 __all__ = ["PPORunConfig", "load_ppo_config", "train_ppo"]
-
-
-def train_ppo(*args, **kwargs):
-    """See :func:`rlit.training.ppo.trainer.train_ppo`."""
-    from rlit.training.ppo.trainer import train_ppo as _train
-
-    return _train(*args, **kwargs)

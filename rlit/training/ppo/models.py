@@ -12,6 +12,7 @@ import torch
 from rlit.training.ppo.config import ModelConfig
 from rlit.training.ppo.value import Critic, SharedValueHead, _hidden_size, critic_from_causal_lm, load_critic
 from rlit.training.trl_common import apply_lora
+from rlit.lm.loading import load_causal_lm
 
 
 def disable_dropout(model: torch.nn.Module) -> None:
@@ -47,8 +48,6 @@ class PPOModels:
 
 def load_models(cfg: ModelConfig, device: torch.device) -> PPOModels:
     """Policy (optionally LoRA), reference (a frozen copy, another model, or the adapter-free base), critic."""
-    from rlit.lm.loading import load_causal_lm
-
     policy, tokenizer = load_causal_lm(cfg.policy, dtype=cfg.dtype, device=str(device))
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

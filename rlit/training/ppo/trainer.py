@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from rlit.atomic import check_writable, write_json
 from rlit.errors import ConfigError
@@ -34,7 +36,7 @@ from rlit.training.ppo.models import PPOModels, load_models
 from rlit.training.ppo.ptx import PtxData
 from rlit.training.ppo.resume import check_resume, describe, fingerprint
 from rlit.training.ppo.rollout import Rollout, generate_rollout, token_logprobs
-from rlit.training.ppo.steplog import StepLog, console_line
+from rlit.training.ppo.steplog import StepLog, console_line, read_steps
 from rlit.training.ppo.update import Learner, UpdateBatch, ppo_update
 from rlit.training.ppo.watch import HackingWatch
 
@@ -91,7 +93,6 @@ class PPOTrainer:
     def __init__(self, cfg: PPORunConfig, *, reward: Any = None, resume: bool = False, console: Any = None,
                  accept_config_change: bool = False, resume_hint: str = "rerun with --resume"):
         from accelerate import Accelerator
-        from rich.console import Console
 
         self.cfg = cfg
         self.resume_hint = resume_hint  # the pipeline continues by rerunning itself
@@ -333,8 +334,6 @@ class PPOTrainer:
         tmp.rename(path)
 
     def train(self) -> dict[str, Any]:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         o = self.cfg.output
         wants_eval = bool(self.cfg.eval.suite) and o.eval_every > 0
         with Progress(TextColumn("ppo"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=self.console,
@@ -375,8 +374,6 @@ class PPOTrainer:
             self._save()
 
     def _finish(self) -> dict[str, Any]:
-        from rlit.training.ppo.steplog import read_steps
-
         summary: dict[str, Any] = {"steps": self.step, "run_dir": str(self.run_dir), "device": str(self.acc.device),
                                    "processes": self.acc.num_processes}
         if not self.acc.is_main_process:
