@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rlit.errors import ConfigError
 from rlit.rewards.trl import as_text, prompt_text
 
 # What OpenRLHF's query ends with when decoded with skip_special_tokens=False: EOS / end-of-turn /
@@ -33,8 +34,6 @@ class ServeSettings:
     unscored_reward: float | None = None  # /get_reward: sent instead of null for a row no source scored
 
     def __post_init__(self) -> None:
-        from rlit.errors import ConfigError
-
         for key in ("max_batch_rows", "max_request_rows", "max_request_bytes"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"serve: {key.replace('_', '-')} must be at least 1, got {getattr(self, key)}")

@@ -11,6 +11,7 @@ from typing import Callable
 
 from rlit.errors import ConfigError
 from rlit.rewards.composite import CompositeReward
+from rlit.serving.app import build_app
 from rlit.serving.protocol import ServeSettings
 
 log = logging.getLogger("rlit.serving")
@@ -58,8 +59,6 @@ def serve(reward: CompositeReward, settings: ServeSettings, host: str = "127.0.0
     """Serve ``reward`` until SIGINT/SIGTERM (uvicorn drains in-flight requests, then re-raises
     the signal, which the CLI turns into exit 130/143). ``on_ready(url)`` after the bind."""
     import uvicorn
-
-    from rlit.serving.app import build_app
 
     check_host(host, settings.token)
     sock = bind(host, port)
