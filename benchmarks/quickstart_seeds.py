@@ -116,7 +116,13 @@ def draw_row(draw: Path) -> dict | None:
     return {"seed": summary.get("seed"), "before": summary["before"]["values"][EVAL], "after": summary["after"]["values"][EVAL],
             "gain": cmp["diff"], "ci": cmp["ci"], "n": cmp["n_pairs"], "stage_seconds": stage_s,
             "ppo_seconds": summary["stage_seconds"].get("ppo"), "wall": sum(meta.get("wall_seconds", [])) or None,
-            "steps": meta.get("steps"), "commit": meta.get("commit"), "rm_accuracy": _rm_accuracy(draw)}
+            "steps": meta.get("steps"), "commit": meta.get("commit"), "rm_accuracy": _rm_accuracy(draw), "resumed": _resumed(draw)}
+
+
+def _resumed(draw: Path) -> bool:
+    """Whether the draw was interrupted and resumed: its times then miss the interrupted part."""
+    log = draw / "log.txt"
+    return log.exists() and "interrupted (" in log.read_text(encoding="utf-8", errors="replace")
 
 
 def _rm_accuracy(draw: Path) -> float | None:
@@ -150,12 +156,14 @@ def write_table(work: Path, seeds: list[int], out: Path, jobs: int) -> None:
             lines.append(f"| {s} | - | - | - | - | unfinished | - | - | - | - | - |")
             continue
         acc = "-" if r["rm_accuracy"] is None else f"{r['rm_accuracy']:.2f}"
+        mark = "*" if r["resumed"] else ""
         lines.append(f"| {s} | {r['before']:.3f} | {r['after']:.3f} | {r['gain']:+.3f} | [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}] | "
-                     f"{'yes' if r['ci'][0] > 0 else 'no'} | {r['n']} | {acc} | {r['stage_seconds']:.0f} | {r['ppo_seconds'] or 0:.0f} | "
-                     f"{'-' if r['wall'] is None else format(r['wall'], '.0f')} |")
+                     f"{'yes' if r['ci'][0] > 0 else 'no'} | {r['n']} | {acc} | {r['stage_seconds']:.0f}{mark} | {r['ppo_seconds'] or 0:.0f}{mark} | "
+                     f"{'-' if r['wall'] is None else format(r['wall'], '.0f')}{mark} |")
     lines += ["", "Pipeline s: the sum of the stages' own times (summary.json, stage.json); wall s: the whole command, "
               "process start included. Both are under contention (two draws niced on two shared cores), not the quiet-machine "
-              "budget's conditions.", ""]
+              "budget's conditions. *: the draw was interrupted (SIGTERM) and resumed from its stage markers and PPO "
+              "checkpoint; its stage times cover only what ran after the interrupt in the interrupted stage, its wall time only the resumed command.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text("\n".join(lines), encoding="utf-8")
