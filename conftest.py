@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 
@@ -42,3 +44,19 @@ def temp_plugin(registry):
     yield add
     for name in added:
         registry.remove_plugin(name)
+
+
+@pytest.fixture
+def rlit_main(monkeypatch):
+    """Run ``rlit ARGS...`` in-process through the CLI's one exit path; returns the exit code."""
+    from rlit.cli.app import main
+
+    def run(*args) -> int:
+        monkeypatch.setattr(sys, "argv", ["rlit", *map(str, args)])
+        try:
+            main()
+        except SystemExit as exc:
+            return exc.code
+        return 0
+
+    return run

@@ -9,7 +9,6 @@ import textwrap
 
 import pytest
 
-from rlit.cli import main
 from rlit.errors import ConfigError
 from rlit.evaluation.gate import gate_eval
 from rlit.evaluation.results import Comparison, EvalResult
@@ -41,14 +40,6 @@ def write(tmp_path, extra: str = ""):
     path.write_text(textwrap.dedent(SUITE.format(extra=extra)))
     return path
 
-
-def run(monkeypatch, *args) -> int:
-    monkeypatch.setattr(sys, "argv", ["rlit", *map(str, args)])
-    try:
-        main()
-    except SystemExit as exc:
-        return exc.code
-    return 0
 
 
 def test_model_args_parse_json_scalars_and_name_the_bad_key():
@@ -106,12 +97,12 @@ def test_regression_messages_are_comparisons(higher, cmp, message, status):
     assert out.status == status and out.checks[0].message == message
 
 
-def test_evaluate_options_recorded_samples_written_and_dtype_in_cache_key(tmp_path, tiny_policy_dir, monkeypatch, capsys):
+def test_evaluate_options_recorded_samples_written_and_dtype_in_cache_key(rlit_main, tmp_path, tiny_policy_dir, monkeypatch, capsys):
     suite, out = write(tmp_path), tmp_path / "out"
     monkeypatch.setenv("RLIT_CACHE_DIR", str(tmp_path / "cache"))
     args = ["evaluate", "--model", tiny_policy_dir, "--suite", suite, "--out", out, "--evals", "length-short",
             "--batch-size", "2", "--seed", "7", "--model-args", "low_cpu_mem_usage=true"]
-    assert run(monkeypatch, *args) == 0
+    assert rlit_main(*args) == 0
     res = json.loads((out / "results.json").read_text())
     assert [e["name"] for e in res["evals"]] == ["length-short"]
     assert res["manifest"]["model"]["dtype"] == "float32"
@@ -121,9 +112,9 @@ def test_evaluate_options_recorded_samples_written_and_dtype_in_cache_key(tmp_pa
     assert [r["key"] for r in rows] == ["k0", "k1", "k2"] and set(rows[0]["scores"]) == {"length"}
     assert not (out / "samples_length-long.jsonl").exists()
     capsys.readouterr()
-    assert run(monkeypatch, *args) == 0
+    assert rlit_main(*args) == 0
     assert "generations: 0 computed, 3 from cache" in capsys.readouterr().err
-    assert run(monkeypatch, *args, "--dtype", "bfloat16") == 0  # another dtype: other numbers, not the cache's
+    assert rlit_main(*args, "--dtype", "bfloat16") == 0  # another dtype: other numbers, not the cache's
     assert "generations: 3 computed, 0 from cache" in capsys.readouterr().err
 
 
@@ -133,13 +124,13 @@ def test_evaluate_options_recorded_samples_written_and_dtype_in_cache_key(tmp_pa
     (["--model-args", "attn_implementaton=eager"], "attn_implementaton"),
     (["--batch-size", "0"], "--batch-size"),
 ])
-def test_bad_options_exit_2_before_loading_the_model(tmp_path, monkeypatch, capsys, extra, culprit):
+def test_bad_options_exit_2_before_loading_the_model(rlit_main, tmp_path, monkeypatch, capsys, extra, culprit):
     args = ["evaluate", "--model", tmp_path / "no-such-model", "--suite", write(tmp_path), "--out", tmp_path / "o"]
-    assert run(monkeypatch, *args, *extra) == 2
+    assert rlit_main(*args, *extra) == 2
     assert culprit in capsys.readouterr().err
 
 
-def test_version_lists_rlit_and_plugins(monkeypatch, capsys):
-    assert run(monkeypatch, "--version") == 0
+def test_version_lists_rlit_and_plugins(rlit_main, monkeypatch, capsys):
+    assert rlit_main("--version") == 0
     out = capsys.readouterr().out
     assert out.startswith("rlit ") and "rlit-rules" in out

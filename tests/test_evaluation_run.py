@@ -11,7 +11,6 @@ from xml.etree import ElementTree as ET
 import pytest
 
 import rlit
-from rlit.cli import main
 from rlit.evaluation import SuiteResults, evaluate
 
 ROWS = [
@@ -80,22 +79,13 @@ def plugin(temp_plugin):
 
 
 @pytest.fixture
-def cli(monkeypatch, plugin):
+def cli(monkeypatch, plugin, rlit_main):
     """Run `rlit ...` in-process against the registry holding the temporary plugin; returns the exit code."""
     import importlib
 
     app_module = importlib.import_module("rlit.cli.app")  # rlit.cli re-exports `app`, shadowing the module
     monkeypatch.setattr(app_module, "get_registry", lambda *a, **k: plugin)
-
-    def run(*args):
-        monkeypatch.setattr(sys, "argv", ["rlit", *map(str, args)])
-        try:
-            main()
-        except SystemExit as exc:
-            return exc.code
-        return 0
-
-    return run
+    return rlit_main
 
 
 def test_pass_writes_all_reports_and_second_run_uses_cache(tmp_path, cli, tiny_policy_dir, monkeypatch, capsys):

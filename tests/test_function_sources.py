@@ -193,18 +193,8 @@ def test_persistent_cache_serves_function_scores(fns, tmp_path):
 
 # -- end to end -------------------------------------------------------------------------------
 
-def _cli(monkeypatch, *args):
-    from rlit.cli.app import main
 
-    monkeypatch.setattr(sys, "argv", ["rlit", *map(str, args)])
-    try:
-        main()
-    except SystemExit as exc:
-        return exc.code
-    return 0
-
-
-def test_rlit_score_with_a_trl_and_a_verl_function(tmp_path, monkeypatch, capsys):
+def test_rlit_score_with_a_trl_and_a_verl_function(rlit_main, tmp_path, monkeypatch, capsys):
     (tmp_path / "fns.py").write_text(FUNCTIONS)
     (tmp_path / "reward.toml").write_text(textwrap.dedent('''
         [[sources]]
@@ -218,26 +208,26 @@ def test_rlit_score_with_a_trl_and_a_verl_function(tmp_path, monkeypatch, capsys
     '''))
     rows = [{"prompt": "q", "completion": "5", "answer": "5"}, {"prompt": "q", "completion": "six or so", "answer": "6"}]
     (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    code = _cli(monkeypatch, "score", "--config", tmp_path / "reward.toml", "--input", tmp_path / "rows.jsonl", "--output", tmp_path / "out.jsonl")
+    code = rlit_main("score", "--config", tmp_path / "reward.toml", "--input", tmp_path / "rows.jsonl", "--output", tmp_path / "out.jsonl")
     assert code == 0, capsys.readouterr().err
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [o["scores"] for o in out] == [{"brevity": 1.0, "exact": 1.0}, {"brevity": 0.0, "exact": 0.0}]
 
 
-def test_rlit_score_bad_function_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+def test_rlit_score_bad_function_is_one_line_exit_2(rlit_main, tmp_path, monkeypatch, capsys):
     (tmp_path / "reward.toml").write_text('[[sources]]\nfunction = "nope_mod_zz:f"\n')
     (tmp_path / "rows.jsonl").write_text('{"prompt": "q", "completion": "a"}\n')
-    assert _cli(monkeypatch, "score", "--config", tmp_path / "reward.toml", "--input", tmp_path / "rows.jsonl") == 2
+    assert rlit_main("score", "--config", tmp_path / "reward.toml", "--input", tmp_path / "rows.jsonl") == 2
     err = capsys.readouterr().err
     assert "sources[0].function: no module named 'nope_mod_zz'" in err and "Traceback" not in err
 
 
-def test_the_functions_example_runs(tmp_path, monkeypatch, capsys):
+def test_the_functions_example_runs(rlit_main, tmp_path, monkeypatch, capsys):
     from pathlib import Path
 
     example = Path(__file__).resolve().parents[1] / "examples" / "functions"
     out = tmp_path / "scored.jsonl"
-    assert _cli(monkeypatch, "score", "--config", example / "reward.toml", "--input", example / "rows.jsonl", "--output", out) == 0
+    assert rlit_main("score", "--config", example / "reward.toml", "--input", example / "rows.jsonl", "--output", out) == 0
     scored = [json.loads(line) for line in out.read_text().splitlines()]
     assert [row["scores"]["math"] for row in scored] == [1.0, 0.0, 1.0]
 
@@ -261,13 +251,13 @@ gate = { min = 0.0 }
 '''
 
 
-def test_rlit_evaluate_with_a_trl_and_a_verl_function(tmp_path, monkeypatch, capsys, tiny_policy_dir):
+def test_rlit_evaluate_with_a_trl_and_a_verl_function(rlit_main, tmp_path, monkeypatch, capsys, tiny_policy_dir):
     (tmp_path / "fns.py").write_text(FUNCTIONS)
     rows = [{"id": str(i), "prompt": f"Say {i}", "answer": str(i)} for i in range(3)]
     (tmp_path / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "suite.toml").write_text(SUITE)
     monkeypatch.chdir("/")  # fns.py resolves beside the suite, not in the current folder
-    code = _cli(monkeypatch, "evaluate", "--model", tiny_policy_dir, "--suite", tmp_path / "suite.toml",
+    code = rlit_main("evaluate", "--model", tiny_policy_dir, "--suite", tmp_path / "suite.toml",
                 "--out", tmp_path / "out", "--no-cache")
     assert code == 0, capsys.readouterr().err
     res = json.loads((tmp_path / "out" / "results.json").read_text())
