@@ -28,7 +28,8 @@ REFERENCE = "b49032f"
 
 def reference_module() -> Any:
     """results.py before the typed records, as a module of its own (its gate import dropped: only
-    load and save are timed)."""
+    load and save are timed). This runs this repository's own code from its git history (commit
+    REFERENCE), nothing a user wrote; the benchmark is run only by hand."""
     src = subprocess.run(["git", "show", f"{REFERENCE}:rlit/evaluation/results.py"], capture_output=True, text=True,
                          check=True).stdout
     src = src.replace("from rlit.evaluation.gate import compare_eval, gate_eval, overall_verdict\n", "")
