@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Sequence
 
 from pydantic import Field, PrivateAttr, model_validator
+from scipy.stats import binomtest
 
 from rlit.configfile import AT_LEAST_1, NON_NEGATIVE, ConfigModel, ConfigPath, ModelName, build, config_folder, naming_overrides, read_config
 from rlit.atomic import check_writable, write_json
@@ -53,6 +54,14 @@ class Heldout(ConfigModel):
     seed: Annotated[int, NON_NEGATIVE] | None = Field(None, description="Sampling seed of every eval (overrides the suite's); unset = the top-level seed, else the suite's own.")
 
 
+class RewardModelGate(ConfigModel):
+    """PPO trains against the pipeline's reward model only if it beats chance on its held-out pairs."""
+
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] = Field(
+        0.95, description="Required one-sided confidence that the held-out pairwise accuracy is above 0.5 (exact binomial test); "
+                          "below it every [ppo.reward] source whose options name @reward_model leaves the PPO reward.")
+
+
 class PipelineConfig(ConfigModel):
     """A `rlit pipeline` config file (docs/pipeline.md)."""
 
@@ -64,6 +73,7 @@ class PipelineConfig(ConfigModel):
     reward_model: dict[str, Any] | None = Field(None, description="Reward-model keys except train_file and output_dir.")
     ppo: dict[str, Any] = Field(default_factory=dict, description="PPO tables (docs/training-ppo.md); model.policy and output.dir are filled in.")
     heldout: Heldout | None = Field(None, description="Held-out evaluation before and after PPO.")
+    reward_model_gate: RewardModelGate | None = Field(None, description="Drop the reward model from the PPO reward unless it beats chance on its held-out pairs; unset = always use it.")
     seed: Annotated[int, NON_NEGATIVE] | None = Field(None, description="One number for the whole draw: the seed of every stage that sets none itself (docs/pipeline.md).")
     # The config file's folder: the stage tables' relative paths resolve against it when built.
     _base: Path | None = PrivateAttr(None)
@@ -74,6 +84,8 @@ class PipelineConfig(ConfigModel):
             raise ValueError("set base_model or a [tiny] table")
         if (self.preference_pairs is None) != (self.reward_model is None):
             raise ValueError("[preference_pairs] and [reward_model] go together (both or neither)")
+        if self.reward_model_gate is not None and self.reward_model is None:
+            raise ValueError("[reward_model_gate] needs the [preference_pairs] and [reward_model] stages")
         return self
 
 
@@ -98,6 +110,8 @@ def _load_pipeline_config(path: Path, sets: Sequence[str]) -> PipelineConfig:
         _pairs_config(cfg, "<the SFT model>", "<run>/pairs/pairs.jsonl", where)
         _reward_model_config(cfg, "<run>/pairs/pairs.jsonl", "<the SFT model>", "<run>/reward-model/model", where)
     _ppo_run_config(cfg, "<the SFT model>", "<the run folder>", _planned_reward_model(cfg), where)
+    if cfg.reward_model_gate is not None:  # the reward a failed gate leaves must be a valid one too
+        _ppo_run_config(cfg, "<the SFT model>", "<the run folder>", _planned_reward_model(cfg), f"{where}[reward_model_gate] failing: ", drop_reward_model=True)
     return cfg
 
 
@@ -159,8 +173,10 @@ def _reward_model_config(cfg: PipelineConfig, pairs: str, policy: str, out: str,
     return load_reward_model_config(table, _base(cfg), where=f"{where}[reward_model]")
 
 
-def _ppo_run_config(cfg: PipelineConfig, policy: str, run_dir: str, reward_model: str | None, where: str = "pipeline: ") -> PPORunConfig:
-    """The PPO stage's run config: the [ppo] table with the policy, run folder and trained reward model filled in."""
+def _ppo_run_config(cfg: PipelineConfig, policy: str, run_dir: str, reward_model: str | None, where: str = "pipeline: ",
+                    drop_reward_model: bool = False) -> PPORunConfig:
+    """The PPO stage's run config: the [ppo] table with the policy, run folder and trained reward model filled in
+    (or, with ``drop_reward_model``, the sources that use it left out)."""
     data = json.loads(json.dumps(cfg.ppo))  # a deep copy we may fill in
     if isinstance(data.get("model", {}), dict):
         data.setdefault("model", {})["policy"] = policy
@@ -168,8 +184,36 @@ def _ppo_run_config(cfg: PipelineConfig, policy: str, run_dir: str, reward_model
         data.setdefault("output", {})["dir"] = run_dir
     if isinstance(data.get("ppo", {}), dict):
         data["ppo"] = _seeded(cfg, data.get("ppo", {}))
+    if drop_reward_model:
+        _drop_reward_model(data.get("reward"), where)
     _fill_reward_model(data.get("reward"), reward_model, where)
     return ppo_config_from_dict(data, f"{where}[ppo]", _base(cfg))
+
+
+def _uses_reward_model(source: Any) -> bool:
+    options = source.get("options") if isinstance(source, dict) else None
+    return isinstance(options, dict) and REWARD_MODEL in options.values()
+
+
+def _drop_reward_model(reward: Any, where: str) -> None:
+    """Remove every source whose options name ``@reward_model`` (the gate failed)."""
+    sources = reward.get("sources") if isinstance(reward, dict) else None
+    if not isinstance(sources, list):
+        return
+    kept = [s for s in sources if not _uses_reward_model(s)]
+    if not kept:
+        raise ConfigError(f"{where}[ppo.reward] sources: every source uses {REWARD_MODEL!r}, so a reward model that fails "
+                          "[reward_model_gate] would leave PPO no reward; add a source that does not depend on it")
+    reward["sources"] = kept
+
+
+def reward_model_check(accuracy: float, n_eval: int, confidence: float) -> dict[str, Any]:
+    """The gate's verdict on a reward model: exact one-sided binomial test of its held-out pairwise
+    accuracy against chance (0.5). ``used`` is True when the p-value is at most ``1 - confidence``."""
+    wins = round(accuracy * n_eval)
+    p_value = float(binomtest(wins, n_eval, 0.5, alternative="greater").pvalue) if n_eval else 1.0
+    return {"accuracy": accuracy, "n_eval": n_eval, "wins": wins, "p_value": p_value, "confidence": confidence,
+            "used": p_value <= 1 - confidence}
 
 
 def _fill_reward_model(reward: Any, path: str | None, where: str) -> None:
@@ -218,17 +262,32 @@ class Pipeline:
         total = time.perf_counter()
         base = self.stage("base", self._base)["model"]
         sft_dir = self.stage("sft", lambda: self._sft(base))["model"] if self.cfg.sft else base
-        rm_dir = None
+        rm_dir, gate = None, None
         if self.cfg.preference_pairs is not None:
             pairs = self.stage("pairs", lambda: self._pairs(sft_dir))["file"]
-            rm_dir = self.stage("reward-model", lambda: self._reward_model(pairs, sft_dir))["model"]
+            rm = self.stage("reward-model", lambda: self._reward_model(pairs, sft_dir))
+            rm_dir, gate = rm["model"], self._gate(rm)
         before = self.stage("eval-before", lambda: self._evaluate(sft_dir, "eval-before", None)) if self.cfg.heldout else None
-        ppo_dir = self.stage("ppo", lambda: self._ppo(sft_dir, rm_dir))["model"]
+        ppo_dir = self.stage("ppo", lambda: self._ppo(sft_dir, rm_dir, drop_reward_model=gate is not None and not gate["used"]))["model"]
         after = self.stage("eval-after", lambda: self._evaluate(ppo_dir, "eval-after", before)) if self.cfg.heldout else None
         summary = {"before": before, "after": after, "stage_seconds": self.times, "seconds": time.perf_counter() - total, "model": ppo_dir,
-                   "seed": self.cfg.seed, "stage_seeds": stage_seeds(self.cfg)}
+                   "seed": self.cfg.seed, "stage_seeds": stage_seeds(self.cfg), "reward_model_gate": gate}
         write_json(self.out / "summary.json", summary)
         return summary
+
+    def _gate(self, rm: dict[str, Any]) -> dict[str, Any] | None:
+        """[reward_model_gate]'s verdict on the trained reward model (None without the table); logged."""
+        if self.cfg.reward_model_gate is None:
+            return None
+        check = reward_model_check(float(rm["accuracy"]), int(rm["n_eval"]), self.cfg.reward_model_gate.confidence)
+        said = (f"held-out pairwise accuracy {check['accuracy']:.3f} on {check['n_eval']} pairs (one-sided p = {check['p_value']:.3f} "
+                f"against chance, needed <= {1 - check['confidence']:.3f})")
+        if check["used"]:
+            self.log(f"[reward_model_gate] the reward model is used in the PPO reward: {said}")
+        else:
+            self.log(f"[reward_model_gate] the reward model is NOT used in the PPO reward: {said}; "
+                     f"its {REWARD_MODEL} sources are left out")
+        return check
 
     # -- stages --------------------------------------------------------------------------------
     def _base(self) -> dict[str, Any]:
@@ -265,8 +324,8 @@ class Pipeline:
                        seed=_heldout_seed(self.cfg))
         return res.summary().model_dump()
 
-    def _ppo(self, policy: str, reward_model: str | None) -> dict[str, Any]:
-        cfg = _ppo_run_config(self.cfg, policy, str(self.out / "ppo"), reward_model)
+    def _ppo(self, policy: str, reward_model: str | None, drop_reward_model: bool = False) -> dict[str, Any]:
+        cfg = _ppo_run_config(self.cfg, policy, str(self.out / "ppo"), reward_model, drop_reward_model=drop_reward_model)
         resume = (self.out / "ppo" / "checkpoints").exists()
         summary = train_ppo(cfg, resume=resume, accept_config_change=self.accept_config_change,
                             resume_hint="rerun the same pipeline command to resume")
