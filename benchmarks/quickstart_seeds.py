@@ -31,6 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL = "ifeval-prompt-loose-sampled"  # the quick start's criterion (examples/quickstart/heldout.toml)
+GREEDY = "ifeval-prompt-loose"  # greedy decoding, reported beside it
 # Runs the CLI with torch on one thread (OMP_NUM_THREADS covers the BLAS pools, this the intra-op one).
 LAUNCH = "import sys, torch; torch.set_num_threads(1); sys.argv[0] = 'rlit'; from rlit.cli import main; main()"
 
@@ -81,11 +82,11 @@ def check_imports(clone: Path, work: Path) -> None:
     print(f"imports: {len(files)} rlit modules, all from {clone}", flush=True)
 
 
-def start_draw(seed: int, clone: Path, work: Path, steps: int) -> tuple[subprocess.Popen, float]:
+def start_draw(seed: int, clone: Path, work: Path, steps: int | None) -> tuple[subprocess.Popen, float]:
     draw = work / f"seed-{seed}"
     draw.mkdir(parents=True, exist_ok=True)
     cmd = ["nice", "-n", "10", sys.executable, "-c", LAUNCH, "pipeline", "--config", str(clone / "examples/quickstart/pipeline.toml"),
-           "--seed", str(seed), "--out", str(draw / "run"), "--set", f"ppo.ppo.steps={steps}"]
+           "--seed", str(seed), "--out", str(draw / "run")] + ([] if steps is None else ["--set", f"ppo.ppo.steps={steps}"])
     log = open(draw / "log.txt", "a", encoding="utf-8")
     log.write(f"\n$ {' '.join(cmd)}\n")
     log.flush()
@@ -99,7 +100,7 @@ def finish_draw(seed: int, work: Path, proc: subprocess.Popen, started: float, m
     record_file = draw / "draw.json"
     old = json.loads(record_file.read_text()) if record_file.exists() else {"wall_seconds": []}
     old["wall_seconds"].append(round(wall, 1))  # one entry per invocation (a resumed draw has several)
-    old.update(meta, returncode=proc.returncode)
+    old.update(meta, returncode=proc.returncode, load_avg_at_end=[round(x, 2) for x in os.getloadavg()])
     record_file.write_text(json.dumps(old, indent=1))
     print(f"seed {seed}: exit {proc.returncode} after {wall:.0f}s", flush=True)
 
@@ -110,13 +111,21 @@ def draw_row(draw: Path) -> dict | None:
     if not summary_file.exists():
         return None
     summary = json.loads(summary_file.read_text())
-    cmp = (summary["after"].get("comparison") or {})[EVAL]
+    comparison = summary["after"].get("comparison") or {}
+    cmp, greedy = comparison[EVAL], comparison.get(GREEDY)
     stage_s = sum(json.loads(f.read_text()).get("seconds", 0.0) for f in (draw / "run").glob("*/stage.json"))
     meta = json.loads((draw / "draw.json").read_text()) if (draw / "draw.json").exists() else {}
     return {"seed": summary.get("seed"), "before": summary["before"]["values"][EVAL], "after": summary["after"]["values"][EVAL],
             "gain": cmp["diff"], "ci": cmp["ci"], "n": cmp["n_pairs"], "stage_seconds": stage_s,
             "ppo_seconds": summary["stage_seconds"].get("ppo"), "wall": sum(meta.get("wall_seconds", [])) or None,
-            "steps": meta.get("steps"), "commit": meta.get("commit"), "rm_accuracy": _rm_accuracy(draw), "resumed": _resumed(draw)}
+            "steps": meta.get("steps") or _ppo_steps(draw), "commit": meta.get("commit"), "rm_accuracy": _rm_accuracy(draw),
+            "rm_used": (summary.get("reward_model_gate") or {}).get("used", True), "resumed": _resumed(draw),
+            "greedy": None if greedy is None else (greedy["diff"], greedy["ci"])}
+
+
+def _ppo_steps(draw: Path) -> int | None:
+    f = draw / "run" / "ppo" / "config.json"
+    return json.loads(f.read_text()).get("ppo", {}).get("steps") if f.exists() else None
 
 
 def _resumed(draw: Path) -> bool:
@@ -141,28 +150,30 @@ def write_table(work: Path, seeds: list[int], out: Path, jobs: int) -> None:
         "",
         f"`python benchmarks/quickstart_seeds.py`: `rlit pipeline --config examples/quickstart/pipeline.toml --seed N`, "
         f"PPO steps {', '.join(map(str, steps))}, code at commit {', '.join(commits)}; each draw a fresh run folder and empty cache, "
-        f"{jobs} draws at a time, each on one thread under `nice -n 10` on a shared 2-core machine (other work ran beside them).",
+        f"{jobs} draws at a time, each on one thread under `nice -n 10` on a 2-core machine.",
         "",
         f"Criterion: the 95% paired-bootstrap interval of the gain in `{EVAL}` (held-out prompt-level loose accuracy, "
         "4 samples per prompt at temperature 0.7) lies above 0.",
         "",
         f"**{clear} of {len(done)} clear** ({len(seeds) - len(done)} of {len(seeds)} draws unfinished).",
         "",
-        "| seed | before | after | gain | 95% paired CI | clears 0 | prompts | RM acc. | pipeline s (stages) | PPO s | wall s |",
-        "|---:|---:|---:|---:|---|:---:|---:|---:|---:|---:|---:|",
+        "| seed | before | after | gain | 95% paired CI | clears 0 | prompts | greedy gain [95%] | RM acc. (in reward) | pipeline s (stages) | PPO s | wall s |",
+        "|---:|---:|---:|---:|---|:---:|---:|---|---:|---:|---:|---:|",
     ]
     for s, r in rows.items():
         if r is None:
-            lines.append(f"| {s} | - | - | - | - | unfinished | - | - | - | - | - |")
+            lines.append(f"| {s} | - | - | - | - | unfinished | - | - | - | - | - | - |")
             continue
-        acc = "-" if r["rm_accuracy"] is None else f"{r['rm_accuracy']:.2f}"
+        acc = "-" if r["rm_accuracy"] is None else f"{r['rm_accuracy']:.2f} ({'yes' if r['rm_used'] else 'no'})"
+        greedy = "-" if r["greedy"] is None else f"{r['greedy'][0]:+.3f} [{r['greedy'][1][0]:+.3f}, {r['greedy'][1][1]:+.3f}]"
         mark = "*" if r["resumed"] else ""
         lines.append(f"| {s} | {r['before']:.3f} | {r['after']:.3f} | {r['gain']:+.3f} | [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}] | "
-                     f"{'yes' if r['ci'][0] > 0 else 'no'} | {r['n']} | {acc} | {r['stage_seconds']:.0f}{mark} | {r['ppo_seconds'] or 0:.0f}{mark} | "
+                     f"{'yes' if r['ci'][0] > 0 else 'no'} | {r['n']} | {greedy} | {acc} | {r['stage_seconds']:.0f}{mark} | {r['ppo_seconds'] or 0:.0f}{mark} | "
                      f"{'-' if r['wall'] is None else format(r['wall'], '.0f')}{mark} |")
     lines += ["", "Pipeline s: the sum of the stages' own times (summary.json, stage.json); wall s: the whole command, "
-              "process start included. Both are under contention (two draws niced on two shared cores), not the quiet-machine "
-              "budget's conditions. *: the draw was interrupted (SIGTERM) and resumed from its stage markers and PPO "
+              "process start included. Both are two draws sharing two cores on one thread each, not the quiet-machine "
+              "budget's conditions (one run, two threads). RM acc.: the reward model's held-out pairwise accuracy, and whether "
+              "[reward_model_gate] let it into the PPO reward. *: the draw was interrupted (SIGTERM) and resumed from its stage markers and PPO "
               "checkpoint; its stage times cover only what ran after the interrupt in the interrupted stage, its wall time only the resumed command.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
@@ -170,7 +181,7 @@ def write_table(work: Path, seeds: list[int], out: Path, jobs: int) -> None:
     tmp.replace(out)  # a reader never sees half a table
 
 
-def run_draws(seeds: list[int], clone: Path, work: Path, steps: int, jobs: int, out: Path, commit: str) -> None:
+def run_draws(seeds: list[int], clone: Path, work: Path, steps: int | None, jobs: int, out: Path, commit: str) -> None:
     todo = [s for s in seeds if draw_row(work / f"seed-{s}") is None]
     print(f"{len(seeds) - len(todo)} draws finished earlier; to run: {todo}", flush=True)
     running: dict[int, tuple[subprocess.Popen, float]] = {}
@@ -206,7 +217,7 @@ def check_table(run: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=160, help="PPO steps ([ppo.ppo] steps)")
+    ap.add_argument("--steps", type=int, default=None, help="PPO steps ([ppo.ppo] steps); default: the config's own")
     ap.add_argument("--seeds", default="0-8")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--clone", type=Path, default=Path("/tmp/qs_clone"))
