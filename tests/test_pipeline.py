@@ -157,3 +157,13 @@ def test_reward_model_reference_needs_the_reward_model_stage(tmp_path):
     cfg.write_text('base_model = "m"\n[[ppo.reward.sources]]\nname = "reward-model"\noptions = { model = "@reward_model" }\n')
     with pytest.raises(ConfigError, match=r"p.toml: \[ppo.reward\] sources\[0\].options.model: '@reward_model'"):
         load_pipeline_config(cfg)
+
+
+def test_every_pipeline_key_is_documented():
+    """Each top-level key of a pipeline config has its row in docs/pipeline.md's key table."""
+    from rlit.pipeline import PipelineConfig
+
+    doc = (REPO / "docs" / "pipeline.md").read_text()
+    table = doc[doc.index("## Keys"):doc.index("## Seeds")]
+    rows = {line.split("|")[1].strip().strip("`").strip("[]") for line in table.splitlines() if line.startswith("| `")}
+    assert set(PipelineConfig.model_fields) <= rows, set(PipelineConfig.model_fields) - rows
