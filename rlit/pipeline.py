@@ -279,7 +279,7 @@ class Pipeline:
         """[reward_model_gate]'s verdict on the trained reward model (None without the table); logged."""
         if self.cfg.reward_model_gate is None:
             return None
-        check = reward_model_check(float(rm["accuracy"]), int(rm["n_eval"]), self.cfg.reward_model_gate.confidence)
+        check = reward_model_check(float(rm.get("accuracy") or 0.0), int(rm.get("n_eval") or 0), self.cfg.reward_model_gate.confidence)
         said = (f"held-out pairwise accuracy {check['accuracy']:.3f} on {check['n_eval']} pairs (one-sided p = {check['p_value']:.3f} "
                 f"against chance, needed <= {1 - check['confidence']:.3f})")
         if check["used"]:
