@@ -210,7 +210,7 @@ def _drop_reward_model(reward: Any, where: str) -> None:
 def reward_model_check(accuracy: float, n_eval: int, confidence: float) -> dict[str, Any]:
     """The gate's verdict on a reward model: exact one-sided binomial test of its held-out pairwise
     accuracy against chance (0.5). ``used`` is True when the p-value is at most ``1 - confidence``."""
-    wins = round(accuracy * n_eval)
+    wins = round(accuracy * n_eval) if n_eval else 0  # no held-out pairs: accuracy may be NaN
     p_value = float(binomtest(wins, n_eval, 0.5, alternative="greater").pvalue) if n_eval else 1.0
     return {"accuracy": accuracy, "n_eval": n_eval, "wins": wins, "p_value": p_value, "confidence": confidence,
             "used": p_value <= 1 - confidence}

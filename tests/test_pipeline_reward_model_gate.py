@@ -21,6 +21,7 @@ from tests.test_pipeline import _config
     (0.5, 12, 2510 / 4096, False),
     (0.25, 12, 4017 / 4096, False),
     (0.0, 0, 1.0, False),                 # no held-out pairs: no evidence
+    (float("nan"), 0, 1.0, False),
 ])
 def test_check_is_an_exact_one_sided_binomial_test(accuracy, n, p_value, used):
     check = reward_model_check(accuracy, n, 0.95)
