@@ -71,3 +71,21 @@ def test_a_reward_model_at_chance_leaves_the_ppo_reward(tmp_path):
     # a rerun reaches the same verdict and finds PPO's config unchanged
     again = subprocess.run([sys.executable, "-m", "rlit", "pipeline", "--config", str(cfg)], capture_output=True, text=True, cwd=tmp_path)
     assert again.returncode == 0 and again.stdout.count("done in an earlier run") == 7
+
+
+def test_a_reward_model_that_beats_chance_stays_in_the_reward(tmp_path):
+    """The passing side: the gate's verdict is logged and the PPO config keeps the reward-model source."""
+    from rlit.pipeline import Pipeline, _ppo_run_config
+
+    cfg_file = _config(tmp_path)
+    cfg_file.write_text(cfg_file.read_text() + "[reward_model_gate]\n")
+    cfg = load_pipeline_config(cfg_file)
+    lines: list[str] = []
+    check = Pipeline(cfg, log=lines.append)._gate({"model": "rm", "accuracy": 11 / 12, "n_eval": 12})
+    assert check["used"] is True and check["wins"] == 11
+    assert "the reward model is used in the PPO reward" in lines[0] and "0.917 on 12 pairs" in lines[0]
+    kept = _ppo_run_config(cfg, "policy", str(tmp_path / "ppo"), "rm-folder", drop_reward_model=not check["used"])
+    assert [s["name"] for s in kept.reward["sources"]] == ["ifeval", "reward-model"]
+    assert kept.reward["sources"][1]["options"]["model"] == "rm-folder"
+    dropped = _ppo_run_config(cfg, "policy", str(tmp_path / "ppo"), "rm-folder", drop_reward_model=True)
+    assert [s["name"] for s in dropped.reward["sources"]] == ["ifeval"]
