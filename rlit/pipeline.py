@@ -190,17 +190,23 @@ def _ppo_run_config(cfg: PipelineConfig, policy: str, run_dir: str, reward_model
     return ppo_config_from_dict(data, f"{where}[ppo]", _base(cfg))
 
 
-def _uses_reward_model(source: Any) -> bool:
+def _sources(reward: Any) -> list[Any]:
+    """The ``[ppo.reward]`` table's source list as written (empty when malformed: validation reports it)."""
+    sources = reward.get("sources") if isinstance(reward, dict) else None
+    return sources if isinstance(sources, list) else []
+
+
+def _options(source: Any) -> dict[str, Any]:
     options = source.get("options") if isinstance(source, dict) else None
-    return isinstance(options, dict) and REWARD_MODEL in options.values()
+    return options if isinstance(options, dict) else {}
 
 
 def _drop_reward_model(reward: Any, where: str) -> None:
     """Remove every source whose options name ``@reward_model`` (the gate failed)."""
-    sources = reward.get("sources") if isinstance(reward, dict) else None
-    if not isinstance(sources, list):
+    sources = _sources(reward)
+    if not sources:
         return
-    kept = [s for s in sources if not _uses_reward_model(s)]
+    kept = [s for s in sources if REWARD_MODEL not in _options(s).values()]
     if not kept:
         raise ConfigError(f"{where}[ppo.reward] sources: every source uses {REWARD_MODEL!r}, so a reward model that fails "
                           "[reward_model_gate] would leave PPO no reward; add a source that does not depend on it")
@@ -218,10 +224,9 @@ def reward_model_check(accuracy: float, n_eval: int, confidence: float) -> dict[
 
 def _fill_reward_model(reward: Any, path: str | None, where: str) -> None:
     """Replace every source option that is ``@reward_model`` with the folder the reward-model stage writes."""
-    sources = reward.get("sources") if isinstance(reward, dict) else None
-    for i, source in enumerate(sources if isinstance(sources, list) else []):
-        options = source.get("options") if isinstance(source, dict) else None
-        for key, value in (options.items() if isinstance(options, dict) else ()):
+    for i, source in enumerate(_sources(reward)):
+        options = _options(source)
+        for key, value in options.items():
             if value != REWARD_MODEL:
                 continue
             if path is None:
